@@ -1,0 +1,3 @@
+import ArgumentParser
+import CBLAS
+print(openblas_get_num_threads())
