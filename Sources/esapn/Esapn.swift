@@ -1,0 +1,11 @@
+// The esapn command line. This is the only place that chooses between the
+// MPI communicator and the single-process one.
+import ArgumentParser
+
+@main
+struct Esapn: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "esapn",
+        abstract: "Automated embedding size search (ESAPN) for streaming deep recommenders, over MPI.",
+        subcommands: [PrepareCommand.self, InspectCommand.self])
+}

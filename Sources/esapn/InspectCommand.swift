@@ -1,0 +1,54 @@
+import ArgumentParser
+import Data
+import Foundation
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Verify a stream file's checksum and print its counts, rating histogram and frequency quantiles.")
+
+    @Argument(help: "The stream file.")
+    var stream: String
+
+    @Flag(help: "Print JSON for machines.")
+    var json = false
+
+    func run() throws {
+        let file = try StreamFile(path: stream, verify: true)
+        let summary = StreamSummary(file)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            return
+        }
+        print(render(summary))
+    }
+
+    func render(_ s: StreamSummary) -> String {
+        var out = """
+        stream     \(s.path)
+        format     version \(s.version), checksum \(s.checksum) verified
+        source     \(s.source)
+        order      \(s.order)\(s.order == "shuffle" ? " (seed \(s.seed))" : "")
+        records    \(s.records)
+        users      \(s.users)
+        items      \(s.items)
+        time       \(s.firstTimestamp) … \(s.lastTimestamp)
+        positive   \(String(format: "%.4f", s.positiveShare)) of records have rating > 3.5 (binary label 1)
+
+        rating histogram
+        """
+        for key in s.ratingHistogram.keys.sorted(by: { (Double($0) ?? 0) < (Double($1) ?? 0) }) {
+            out += "\n  " + key.padding(toLength: 6, withPad: " ", startingAt: 0) + String(format: "%6.2f%%", 100 * s.ratingHistogram[key]!)
+        }
+        func freq(_ name: String, _ f: FrequencySummary) -> String {
+            "\n  \(name)  min \(f.min)  p25 \(f.p25)  median \(f.median)  p75 \(f.p75)  p90 \(f.p90)  p99 \(f.p99)  max \(f.max)  mean "
+                + String(format: "%.1f", f.mean)
+        }
+        out += "\n\nratings per ID at the end of the stream"
+        out += freq("users", s.userFrequency)
+        out += freq("items", s.itemFrequency)
+        return out
+    }
+}

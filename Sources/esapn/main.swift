@@ -1,3 +1,0 @@
-import ArgumentParser
-import CBLAS
-print(openblas_get_num_threads())
