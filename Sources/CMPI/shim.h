@@ -18,4 +18,6 @@ static inline MPI_Op esapn_mpi_min(void) { return MPI_MIN; }
 static inline void *esapn_mpi_in_place(void) { return MPI_IN_PLACE; }
 static inline MPI_Status *esapn_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline MPI_Errhandler esapn_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
+static inline MPI_Comm esapn_mpi_comm_null(void) { return MPI_COMM_NULL; }
+static inline int esapn_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 #endif

@@ -1,2 +1,0 @@
-import XCTest
-final class CommTestsPlaceholder: XCTestCase { func testBuilds() { XCTAssertTrue(true) } }
