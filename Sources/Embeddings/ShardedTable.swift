@@ -1,0 +1,336 @@
+// One side's (users' or items') embedding rows, sharded by ID across ranks,
+// and the per-batch exchange of ARCHITECTURE §4:
+//   1. requesters send each owner the distinct IDs of their slice with their
+//      largest frequency (all-to-all-v); owners merge them;
+//   2. owners create, catch up and (through a policy) resize their rows, then
+//      answer with (size index, row at its native width);
+//   3. requesters send row gradients back; owners sum them and step the rows.
+// Every buffer is sized once for the largest batch: the per-batch path
+// allocates nothing.
+import Comm
+import Random
+
+public enum Side: Int, CaseIterable, Sendable {
+    case user = 0
+    case item = 1
+    public var name: String { self == .user ? "users" : "items" }
+}
+
+public final class ShardedTable {
+    public let side: Side
+    public let sharding: Sharding
+    public let store: RowStore
+    public let totalIDs: Int
+    let comm: any Communicator
+    let seed: UInt64
+    let maxSlice: Int
+    let maxBatch: Int
+    let maxWidth: Int
+    /// Bytes of one reply or gradient entry at width w: an Int32 size index then w floats.
+    @inline(__always) static func entryBytes(_ w: Int) -> Int { 4 + 4 * w }
+
+    // MARK: Requester state (this rank's slice)
+    /// Global ID → index among this batch's distinct IDs, or -1. Reset after each batch.
+    private let distinctOf: UnsafeMutablePointer<Int32>
+    public private(set) var distinctCount = 0
+    /// Distinct global IDs of the slice, in first-appearance order.
+    public let distinctIDs: UnsafeMutablePointer<Int32>
+    /// Largest frequency of each distinct ID in the slice.
+    public let distinctFrequency: UnsafeMutablePointer<UInt32>
+    /// Record of the slice → its distinct index.
+    public let recordDistinct: UnsafeMutablePointer<Int32>
+    /// Width index of each distinct ID's row as received.
+    public let distinctSize: UnsafeMutablePointer<Int32>
+    /// Pointer to each distinct ID's received row values.
+    public let distinctRow: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    /// Pointer to each distinct ID's gradient (same layout as the rows).
+    public let distinctGradient: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    /// Position in the owner-grouped send order → distinct index.
+    private let distinctAtPosition: UnsafeMutablePointer<Int32>
+    private let requestSend: UnsafeMutablePointer<UInt32>
+    private let rowReceive: UnsafeMutableRawPointer
+    private let gradientSend: UnsafeMutableRawPointer
+
+    // MARK: Owner state (merged requests for the IDs this rank owns)
+    private let requestReceive: UnsafeMutablePointer<UInt32>
+    private var entryCount = 0
+    /// Local ID → index among this batch's owned IDs, or -1. Reset after each batch.
+    private let ownedOf: UnsafeMutablePointer<Int32>
+    public private(set) var ownedCount = 0
+    /// Local IDs requested this batch, in first-request order (ranks 0…P-1).
+    public let ownedLocal: UnsafeMutablePointer<Int32>
+    /// Largest frequency of each owned ID over all requesting ranks.
+    public let ownedFrequency: UnsafeMutablePointer<UInt32>
+    /// Request entry → owned index.
+    private let entryOwned: UnsafeMutablePointer<Int32>
+    private let rowSend: UnsafeMutableRawPointer
+    private let gradientReceive: UnsafeMutableRawPointer
+    /// Summed gradient of each owned row, at `ownedGradientOffset` floats.
+    private let ownedGradient: UnsafeMutablePointer<Float>
+    private let ownedGradientOffset: UnsafeMutablePointer<Int>
+    /// Optional per owned ID: answer with this size and row instead of the stored one
+    /// (ESAPN's temporary enlargement). -1: no override.
+    public let overrideSize: UnsafeMutablePointer<Int32>
+    /// Scratch rows for overrides, `maxWidth` floats per owned index.
+    public let overrideRows: UnsafeMutablePointer<Float>
+
+    // MARK: Collective counts (bytes), one per rank
+    private let sendCounts, sendOffsets, receiveCounts, receiveOffsets: UnsafeMutableBufferPointer<Int>
+    private let replySendCounts, replySendOffsets, replyReceiveCounts, replyReceiveOffsets: UnsafeMutableBufferPointer<Int>
+
+    public init(side: Side, totalIDs: Int, widths: [Int], comm: any Communicator, seed: UInt64,
+                maxSlice: Int, maxBatch: Int) {
+        self.side = side
+        self.comm = comm
+        self.seed = seed
+        self.totalIDs = totalIDs
+        sharding = Sharding(rank: comm.rank, ranks: comm.size)
+        store = RowStore(widths: widths, localCount: sharding.localCount(of: totalIDs))
+        self.maxSlice = maxSlice
+        self.maxBatch = maxBatch
+        maxWidth = widths.max()!
+        func ints<T: FixedWidthInteger>(_ n: Int, _ value: T) -> UnsafeMutablePointer<T> {
+            let p = UnsafeMutablePointer<T>.allocate(capacity: max(1, n))
+            p.initialize(repeating: value, count: max(1, n))
+            return p
+        }
+        distinctOf = ints(totalIDs, Int32(-1))
+        distinctIDs = ints(maxSlice, Int32(0))
+        distinctFrequency = ints(maxSlice, UInt32(0))
+        recordDistinct = ints(maxSlice, Int32(0))
+        distinctSize = ints(maxSlice, Int32(0))
+        distinctRow = .allocate(capacity: max(1, maxSlice))
+        distinctGradient = .allocate(capacity: max(1, maxSlice))
+        distinctAtPosition = ints(maxSlice, Int32(0))
+        requestSend = ints(2 * maxSlice, UInt32(0))
+        let entry = Self.entryBytes(maxWidth)
+        rowReceive = .allocate(byteCount: max(1, maxSlice * entry), alignment: 64)
+        gradientSend = .allocate(byteCount: max(1, maxSlice * entry), alignment: 64)
+        requestReceive = ints(2 * maxBatch, UInt32(0))
+        ownedOf = ints(store.localCount, Int32(-1))
+        ownedLocal = ints(maxBatch, Int32(0))
+        ownedFrequency = ints(maxBatch, UInt32(0))
+        entryOwned = ints(maxBatch, Int32(0))
+        rowSend = .allocate(byteCount: max(1, maxBatch * entry), alignment: 64)
+        gradientReceive = .allocate(byteCount: max(1, maxBatch * entry), alignment: 64)
+        ownedGradient = .allocate(capacity: max(1, maxBatch * maxWidth))
+        ownedGradientOffset = ints(maxBatch, 0)
+        overrideSize = ints(maxBatch, Int32(-1))
+        overrideRows = .allocate(capacity: max(1, maxBatch * maxWidth))
+        func counts() -> UnsafeMutableBufferPointer<Int> {
+            let b = UnsafeMutableBufferPointer<Int>.allocate(capacity: comm.size)
+            b.initialize(repeating: 0)
+            return b
+        }
+        sendCounts = counts(); sendOffsets = counts(); receiveCounts = counts(); receiveOffsets = counts()
+        replySendCounts = counts(); replySendOffsets = counts(); replyReceiveCounts = counts(); replyReceiveOffsets = counts()
+    }
+
+    deinit {
+        distinctOf.deallocate(); distinctIDs.deallocate(); distinctFrequency.deallocate(); recordDistinct.deallocate()
+        distinctSize.deallocate(); distinctRow.deallocate(); distinctGradient.deallocate(); distinctAtPosition.deallocate()
+        requestSend.deallocate(); rowReceive.deallocate(); gradientSend.deallocate(); requestReceive.deallocate()
+        ownedOf.deallocate(); ownedLocal.deallocate(); ownedFrequency.deallocate(); entryOwned.deallocate()
+        rowSend.deallocate(); gradientReceive.deallocate(); ownedGradient.deallocate(); ownedGradientOffset.deallocate()
+        overrideSize.deallocate(); overrideRows.deallocate()
+        for b in [sendCounts, sendOffsets, receiveCounts, receiveOffsets,
+                  replySendCounts, replySendOffsets, replyReceiveCounts, replyReceiveOffsets] { b.deallocate() }
+    }
+
+    /// Bytes of the exchange's own buffers (not rows): reported beside the store.
+    public var scratchBytes: Int {
+        let entry = Self.entryBytes(maxWidth)
+        return totalIDs * 4 + store.localCount * 4 + maxSlice * (4 * 5 + 16 + 8 + 2 * entry)
+            + maxBatch * (8 + 4 * 3 + 2 * entry + 8 * maxWidth + 8 + 4)
+    }
+
+    // MARK: - 1. Requests
+
+    /// Collects the distinct IDs of this rank's slice (`ids[k]`, frequency
+    /// `frequencies[k]`) and delivers them to their owners, who merge them.
+    public func request(ids: UnsafePointer<UInt32>, frequencies: UnsafePointer<UInt32>, count n: Int) {
+        precondition(n <= maxSlice, "slice of \(n) records exceeds the \(maxSlice) the table was sized for")
+        let P = sharding.ranks
+        distinctCount = 0
+        for k in 0..<n {
+            let id = Int(ids[k])
+            var d = Int(distinctOf[id])
+            if d < 0 {
+                d = distinctCount
+                distinctCount += 1
+                distinctOf[id] = Int32(d)
+                distinctIDs[d] = Int32(id)
+                distinctFrequency[d] = frequencies[k]
+            } else if frequencies[k] > distinctFrequency[d] {
+                distinctFrequency[d] = frequencies[k]
+            }
+            recordDistinct[k] = Int32(d)
+        }
+        // Group by owner (counting sort), 8 bytes (ID, frequency) per request.
+        for p in 0..<P { sendCounts[p] = 0 }
+        for d in 0..<distinctCount { sendCounts[sharding.owner(of: Int(distinctIDs[d]))] += 1 }
+        var running = 0
+        for p in 0..<P { sendOffsets[p] = running; running += sendCounts[p] }
+        for d in 0..<distinctCount {
+            let p = sharding.owner(of: Int(distinctIDs[d]))
+            let pos = sendOffsets[p]
+            sendOffsets[p] += 1
+            distinctAtPosition[pos] = Int32(d)
+            requestSend[2 * pos] = UInt32(distinctIDs[d])
+            requestSend[2 * pos + 1] = distinctFrequency[d]
+        }
+        running = 0
+        for p in 0..<P { sendOffsets[p] = running * 8; running += sendCounts[p]; sendCounts[p] *= 8 }
+        comm.allToAll(send: UnsafeBufferPointer(sendCounts), receive: receiveCounts)
+        running = 0
+        for p in 0..<P { receiveOffsets[p] = running; running += receiveCounts[p] }
+        precondition(running <= 8 * maxBatch, "owner received \(running / 8) requests, more than the batch of \(maxBatch)")
+        comm.allToAllV(send: UnsafeRawBufferPointer(start: requestSend, count: 8 * distinctCount),
+                       sendCounts: UnsafeBufferPointer(sendCounts), sendOffsets: UnsafeBufferPointer(sendOffsets),
+                       receive: UnsafeMutableRawBufferPointer(start: requestReceive, count: 8 * maxBatch),
+                       receiveCounts: UnsafeBufferPointer(receiveCounts), receiveOffsets: UnsafeBufferPointer(receiveOffsets))
+        // Owner: merge requests from all ranks, keeping each ID's largest frequency.
+        entryCount = running / 8
+        ownedCount = 0
+        for e in 0..<entryCount {
+            let local = sharding.local(of: Int(requestReceive[2 * e]))
+            let f = requestReceive[2 * e + 1]
+            var o = Int(ownedOf[local])
+            if o < 0 {
+                o = ownedCount
+                ownedCount += 1
+                ownedOf[local] = Int32(o)
+                ownedLocal[o] = Int32(local)
+                ownedFrequency[o] = f
+                overrideSize[o] = -1
+            } else if f > ownedFrequency[o] {
+                ownedFrequency[o] = f
+            }
+            entryOwned[e] = Int32(o)
+        }
+    }
+
+    // MARK: - 2. Owner prepares rows, then answers
+
+    /// Creates missing rows at width index `initialSize` (N(0,1), keyed by the
+    /// global ID so any owner draws the same row) and brings existing rows up
+    /// to step `readStep` before they are read.
+    public func prepareOwnedRows(initialSize: Int, readStep: Int, optimizer: any RowOptimizer) {
+        for o in 0..<ownedCount {
+            let local = Int(ownedLocal[o])
+            if store.sizeIndex(of: local) == nil {
+                let values = store.create(local, size: initialSize, step: readStep)
+                initialiseRow(values, width: store.widths[initialSize], globalID: sharding.global(of: local))
+            } else {
+                let from = Int(store.lastStep[local])
+                if from < readStep {
+                    let r = store.row(local)
+                    optimizer.catchUp(values: r.values, m: r.m, v: r.v, width: r.width, from: from, to: readStep)
+                    store.lastStep[local] = Int32(readStep)
+                }
+            }
+        }
+    }
+
+    /// A fresh row: N(0, 1) as PyTorch's nn.Embedding, from the counter-based
+    /// generator keyed by (seed, side, global ID, width).
+    public func initialiseRow(_ values: UnsafeMutablePointer<Float>, width: Int, globalID: Int) {
+        var rng = RandomStream(seed: seed, purpose: .rowInit, UInt64(side.rawValue) << 32 | UInt64(width), UInt64(globalID))
+        for j in 0..<width { values[j] = Float(rng.normal()) }
+    }
+
+    /// Answers every request with (size index, row at native width); afterwards
+    /// `distinctSize`, `distinctRow` and `distinctGradient` describe this rank's slice.
+    public func answer() {
+        let P = sharding.ranks
+        // Owner: entries are grouped by requesting rank, in its send order.
+        var byte = 0
+        var e = 0
+        for p in 0..<P {
+            replySendOffsets[p] = byte
+            let end = e + receiveCounts[p] / 8
+            while e < end {
+                let o = Int(entryOwned[e])
+                let size: Int
+                let source: UnsafePointer<Float>
+                if overrideSize[o] >= 0 {
+                    size = Int(overrideSize[o])
+                    source = UnsafePointer(overrideRows + o * maxWidth)
+                } else {
+                    let local = Int(ownedLocal[o])
+                    size = store.sizeIndex(of: local)!
+                    source = UnsafePointer(store.row(local).values)
+                }
+                let w = store.widths[size]
+                (rowSend + byte).storeBytes(of: Int32(size), as: Int32.self)
+                (rowSend + byte + 4).assumingMemoryBound(to: Float.self).update(from: source, count: w)
+                byte += Self.entryBytes(w)
+                e += 1
+            }
+            replySendCounts[p] = byte - replySendOffsets[p]
+        }
+        comm.allToAll(send: UnsafeBufferPointer(replySendCounts), receive: replyReceiveCounts)
+        var running = 0
+        for p in 0..<P { replyReceiveOffsets[p] = running; running += replyReceiveCounts[p] }
+        comm.allToAllV(send: UnsafeRawBufferPointer(start: rowSend, count: byte),
+                       sendCounts: UnsafeBufferPointer(replySendCounts), sendOffsets: UnsafeBufferPointer(replySendOffsets),
+                       receive: UnsafeMutableRawBufferPointer(start: rowReceive, count: maxSlice * Self.entryBytes(maxWidth)),
+                       receiveCounts: UnsafeBufferPointer(replyReceiveCounts), receiveOffsets: UnsafeBufferPointer(replyReceiveOffsets))
+        // Requester: replies arrive grouped by owner, in this rank's send order.
+        byte = 0
+        for pos in 0..<distinctCount {
+            let d = Int(distinctAtPosition[pos])
+            let size = Int((rowReceive + byte).load(as: Int32.self))
+            distinctSize[d] = Int32(size)
+            distinctRow[d] = (rowReceive + byte + 4).assumingMemoryBound(to: Float.self)
+            distinctGradient[d] = (gradientSend + byte + 4).assumingMemoryBound(to: Float.self)
+            byte += Self.entryBytes(store.widths[size])
+        }
+        precondition(byte == running, "reply of \(running) bytes does not match the \(byte) expected")
+        gradientSend.initializeMemory(as: UInt8.self, repeating: 0, count: byte)
+    }
+
+    // MARK: - 3. Gradients back to owners
+
+    /// Sends each distinct row's gradient (written through `distinctGradient`)
+    /// to its owner, which sums the contributions of all ranks per row.
+    public func returnGradients() {
+        comm.allToAllV(send: UnsafeRawBufferPointer(start: gradientSend, count: maxSlice * Self.entryBytes(maxWidth)),
+                       sendCounts: UnsafeBufferPointer(replyReceiveCounts), sendOffsets: UnsafeBufferPointer(replyReceiveOffsets),
+                       receive: UnsafeMutableRawBufferPointer(start: gradientReceive, count: maxBatch * Self.entryBytes(maxWidth)),
+                       receiveCounts: UnsafeBufferPointer(replySendCounts), receiveOffsets: UnsafeBufferPointer(replySendOffsets))
+        var offset = 0
+        for o in 0..<ownedCount {
+            ownedGradientOffset[o] = offset
+            offset += store.width(of: Int(ownedLocal[o]))
+        }
+        ownedGradient.update(repeating: 0, count: offset)
+        var byte = 0
+        for e in 0..<entryCount {
+            let o = Int(entryOwned[e])
+            let w = store.width(of: Int(ownedLocal[o]))
+            let g = (gradientReceive + byte + 4).assumingMemoryBound(to: Float.self)
+            let acc = ownedGradient + ownedGradientOffset[o]
+            for j in 0..<w { acc[j] += g[j] }
+            byte += Self.entryBytes(w)
+        }
+    }
+
+    /// Applies global step `t` to every owned row that was requested this batch.
+    public func applyOptimizer(_ optimizer: any RowOptimizer, step t: Int) {
+        for o in 0..<ownedCount {
+            let local = Int(ownedLocal[o])
+            let r = store.row(local)
+            optimizer.step(values: r.values, m: r.m, v: r.v, grad: ownedGradient + ownedGradientOffset[o], width: r.width, t: t)
+            store.lastStep[local] = Int32(t)
+        }
+    }
+
+    /// Clears the per-batch markers (O(distinct), not O(IDs)).
+    public func finishBatch() {
+        for d in 0..<distinctCount { distinctOf[Int(distinctIDs[d])] = -1 }
+        for o in 0..<ownedCount { ownedOf[Int(ownedLocal[o])] = -1 }
+        distinctCount = 0
+        ownedCount = 0
+    }
+}
