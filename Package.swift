@@ -33,7 +33,7 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .target(name: "Random"),
         .target(name: "Data", dependencies: ["Random"]),
-        .target(name: "Kernels", dependencies: ["CBLAS", "Random"]),
+        .target(name: "Kernels", dependencies: ["CBLAS", "Comm", "Random"]),
         .target(name: "Comm"),
         .target(name: "CommMPI", dependencies: ["Comm", "CMPI"]),
         .target(name: "Embeddings", dependencies: ["Kernels", "Comm", "Random"]),
