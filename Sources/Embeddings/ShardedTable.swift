@@ -8,16 +8,10 @@
 // Every buffer is sized once for the largest batch: the per-batch path
 // allocates nothing.
 import Comm
-import Random
-
-public enum Side: Int, CaseIterable, Sendable {
-    case user = 0
-    case item = 1
-    public var name: String { self == .user ? "users" : "items" }
-}
+import Kernels
 
 public final class ShardedTable {
-    public let side: Side
+    public let side: EmbeddingSide
     public let sharding: Sharding
     public let store: RowStore
     public let totalIDs: Int
@@ -78,7 +72,7 @@ public final class ShardedTable {
     private let sendCounts, sendOffsets, receiveCounts, receiveOffsets: UnsafeMutableBufferPointer<Int>
     private let replySendCounts, replySendOffsets, replyReceiveCounts, replyReceiveOffsets: UnsafeMutableBufferPointer<Int>
 
-    public init(side: Side, totalIDs: Int, widths: [Int], comm: any Communicator, seed: UInt64,
+    public init(side: EmbeddingSide, totalIDs: Int, widths: [Int], comm: any Communicator, seed: UInt64,
                 maxSlice: Int, maxBatch: Int) {
         self.side = side
         self.comm = comm
@@ -215,7 +209,7 @@ public final class ShardedTable {
     /// Creates missing rows at width index `initialSize` (N(0,1), keyed by the
     /// global ID so any owner draws the same row) and brings existing rows up
     /// to step `readStep` before they are read.
-    public func prepareOwnedRows(initialSize: Int, readStep: Int, optimizer: any RowOptimizer) {
+    public func prepareOwnedRows(initialSize: Int, readStep: Int, optimizer: RowAdam) {
         for o in 0..<ownedCount {
             let local = Int(ownedLocal[o])
             if store.sizeIndex(of: local) == nil {
@@ -225,18 +219,16 @@ public final class ShardedTable {
                 let from = Int(store.lastStep[local])
                 if from < readStep {
                     let r = store.row(local)
-                    optimizer.catchUp(values: r.values, m: r.m, v: r.v, width: r.width, from: from, to: readStep)
+                    optimizer.catchUp(values: r.values, m: r.m, v: r.v, width: r.width, lastStep: from, to: readStep)
                     store.lastStep[local] = Int32(readStep)
                 }
             }
         }
     }
 
-    /// A fresh row: N(0, 1) as PyTorch's nn.Embedding, from the counter-based
-    /// generator keyed by (seed, side, global ID, width).
+    /// A fresh row: N(0, 1) as PyTorch's nn.Embedding, keyed by the global ID.
     public func initialiseRow(_ values: UnsafeMutablePointer<Float>, width: Int, globalID: Int) {
-        var rng = RandomStream(seed: seed, purpose: .rowInit, UInt64(side.rawValue) << 32 | UInt64(width), UInt64(globalID))
-        for j in 0..<width { values[j] = Float(rng.normal()) }
+        initRow(values: values, width: width, seed: seed, id: globalID, side: side)
     }
 
     /// Answers every request with (size index, row at native width); afterwards
@@ -317,11 +309,11 @@ public final class ShardedTable {
     }
 
     /// Applies global step `t` to every owned row that was requested this batch.
-    public func applyOptimizer(_ optimizer: any RowOptimizer, step t: Int) {
+    public func applyOptimizer(_ optimizer: RowAdam, step t: Int) {
         for o in 0..<ownedCount {
             let local = Int(ownedLocal[o])
             let r = store.row(local)
-            optimizer.step(values: r.values, m: r.m, v: r.v, grad: ownedGradient + ownedGradientOffset[o], width: r.width, t: t)
+            optimizer.step(values: r.values, m: r.m, v: r.v, grads: ownedGradient + ownedGradientOffset[o], width: r.width, step: t)
             store.lastStep[local] = Int32(t)
         }
     }

@@ -1,0 +1,112 @@
+// What a run writes (ARCHITECTURE §7): results.json, batches.csv and
+// by_frequency.csv. Scripts and `esapn report` read these; keys are stable.
+
+public struct Metric: Codable, Equatable, Sendable {
+    public var records: Int
+    public var accuracy: Double
+    /// Mean per-record loss (MSE for binary, cross-entropy for multiclass).
+    public var loss: Double
+
+    public init(records: Int, accuracy: Double, loss: Double) {
+        self.records = records; self.accuracy = accuracy; self.loss = loss
+    }
+}
+
+public struct Throughput: Codable, Equatable, Sendable {
+    public var records_per_second: Double
+    public var wall_seconds: Double
+
+    public init(records_per_second: Double, wall_seconds: Double) {
+        self.records_per_second = records_per_second; self.wall_seconds = wall_seconds
+    }
+}
+
+/// What one rank holds at the end of the stream.
+public struct RankMemory: Codable, Equatable, Sendable {
+    public var rank: Int
+    /// Live rows per candidate width (users and items together), keyed by width.
+    public var rows_by_size: [String: Int]
+    /// Floats in live row values (users and items).
+    public var value_floats: Int
+    /// Bytes this rank holds for embeddings: row values, optimizer moments,
+    /// slab slack, free lists and the per-ID index.
+    public var resident_bytes: Int
+    /// Bytes of the per-batch exchange buffers (not rows).
+    public var exchange_bytes: Int
+    /// What FIXED-128 and the soft baselines (222 floats per ID) would hold
+    /// for this rank's IDs, values + Adam moments.
+    public var fixed_resident_bytes: Int
+    public var soft_resident_bytes: Int
+
+    public init(rank: Int, rows_by_size: [String: Int], value_floats: Int, resident_bytes: Int,
+                exchange_bytes: Int, fixed_resident_bytes: Int, soft_resident_bytes: Int) {
+        self.rank = rank; self.rows_by_size = rows_by_size; self.value_floats = value_floats
+        self.resident_bytes = resident_bytes; self.exchange_bytes = exchange_bytes
+        self.fixed_resident_bytes = fixed_resident_bytes; self.soft_resident_bytes = soft_resident_bytes
+    }
+}
+
+public struct MemoryResults: Codable, Equatable, Sendable {
+    /// Σ rows × width over users and items (the paper's "Total Dim").
+    public var total_dims: Int
+    /// (#users + #items) × 128.
+    public var fixed_dims: Int
+    /// total_dims / fixed_dims.
+    public var ratio: Double
+    /// Σ over ranks of resident_bytes.
+    public var resident_bytes: Int
+    public var per_rank: [RankMemory]
+
+    public init(total_dims: Int, fixed_dims: Int, ratio: Double, resident_bytes: Int, per_rank: [RankMemory]) {
+        self.total_dims = total_dims; self.fixed_dims = fixed_dims; self.ratio = ratio
+        self.resident_bytes = resident_bytes; self.per_rank = per_rank
+    }
+}
+
+public struct SizeCounts: Codable, Equatable, Sendable {
+    /// Rows per width at the end of the stream, keyed by width ("2", "4", …, "128").
+    public var users: [String: Int]
+    public var items: [String: Int]
+
+    public init(users: [String: Int], items: [String: Int]) { self.users = users; self.items = items }
+}
+
+public struct RunResults: Codable, Equatable, Sendable {
+    public var model: String
+    public var task: String
+    public var ranks: Int
+    public var seed: UInt64
+    public var records: Int
+    public var stream: String
+    public var batch_size: Int
+    public var test: Metric
+    public var overall: Metric
+    public var throughput: Throughput
+    public var memory: MemoryResults
+    public var sizes: SizeCounts
+    /// The options the run used, as given (for the report's footnotes).
+    public var options: [String: String]
+
+    public init(model: String, task: String, ranks: Int, seed: UInt64, records: Int, stream: String, batch_size: Int,
+                test: Metric, overall: Metric, throughput: Throughput, memory: MemoryResults, sizes: SizeCounts,
+                options: [String: String]) {
+        self.model = model; self.task = task; self.ranks = ranks; self.seed = seed; self.records = records
+        self.stream = stream; self.batch_size = batch_size; self.test = test; self.overall = overall
+        self.throughput = throughput; self.memory = memory; self.sizes = sizes; self.options = options
+    }
+}
+
+/// Column names of the CSV files.
+public enum ResultFiles {
+    public static let results = "results.json"
+    public static let batches = "batches.csv"
+    public static let byFrequency = "by_frequency.csv"
+    public static let finalSizes = "final_sizes.csv"
+    /// batch: 0-based; loss: mean per-record loss of the batch; accuracy: its share of correct records.
+    public static let batchesHeader = "batch,records,loss,accuracy"
+    /// side: users|items; frequency 1…100 (the record's frequency of that user/item);
+    /// mean_size: mean width of that side's row used for such records.
+    public static let byFrequencyHeader = "side,frequency,records,accuracy,loss,mean_size"
+    /// side, original ID, dense ID, final width.
+    public static let finalSizesHeader = "side,original_id,dense_id,width"
+}
