@@ -86,11 +86,14 @@ public struct RowMemory: Codable, Equatable, Sendable {
     public var valueFloats: Int
     /// Bytes held: slab capacity (values + moments), free lists, and the per-ID index.
     public var residentBytes: Int
+    /// The per-ID index alone (width index, slot, last step): what any layout needs.
+    public var indexBytes: Int
 
     public static func + (a: RowMemory, b: RowMemory) -> RowMemory {
         precondition(a.widths == b.widths, "adding memory of stores with different widths")
         return RowMemory(rowsBySize: zip(a.rowsBySize, b.rowsBySize).map(+), widths: a.widths,
-                         valueFloats: a.valueFloats + b.valueFloats, residentBytes: a.residentBytes + b.residentBytes)
+                         valueFloats: a.valueFloats + b.valueFloats, residentBytes: a.residentBytes + b.residentBytes,
+                         indexBytes: a.indexBytes + b.indexBytes)
     }
 }
 
@@ -175,6 +178,6 @@ public final class RowStore {
         let floats = zip(rows, widths).reduce(0) { $0 + $1.0 * $1.1 }
         let index = max(1, localCount) * (1 + 4 + 4)
         return RowMemory(rowsBySize: rows, widths: widths, valueFloats: floats,
-                         residentBytes: slabs.reduce(index) { $0 + $1.residentBytes })
+                         residentBytes: slabs.reduce(index) { $0 + $1.residentBytes }, indexBytes: index)
     }
 }

@@ -318,6 +318,18 @@ public final class ShardedTable {
         }
     }
 
+    /// Brings every row this rank owns to step `t` (end of stream, checkpoint).
+    public func catchUpAll(optimizer: RowAdam, to t: Int) {
+        for local in 0..<store.localCount {
+            guard store.sizeIndex(of: local) != nil else { continue }
+            let from = Int(store.lastStep[local])
+            guard from < t else { continue }
+            let r = store.row(local)
+            optimizer.catchUp(values: r.values, m: r.m, v: r.v, width: r.width, lastStep: from, to: t)
+            store.lastStep[local] = Int32(t)
+        }
+    }
+
     /// Clears the per-batch markers (O(distinct), not O(IDs)).
     public func finishBatch() {
         for d in 0..<distinctCount { distinctOf[Int(distinctIDs[d])] = -1 }

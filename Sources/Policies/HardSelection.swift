@@ -47,6 +47,8 @@ public final class HardSelectionEmbedding {
     /// Per record: embedding before BN (n, top), after BN, after tanh.
     public let gathered, normalised, activated: UnsafeMutablePointer<Float>
     let dgathered, dnormalised: UnsafeMutablePointer<Float>
+    /// (records, top): d(activated), written by the caller before `backward`.
+    public let dactivated: UnsafeMutablePointer<Float>
     public let normCache: BatchNormCache
     var records = 0
     var distinct = 0
@@ -67,13 +69,14 @@ public final class HardSelectionEmbedding {
         activated = .allocate(capacity: n * top)
         dgathered = .allocate(capacity: n * top)
         dnormalised = .allocate(capacity: n * top)
+        dactivated = .allocate(capacity: n * top)
         normCache = BatchNormCache(channels: top)
     }
 
     deinit {
         for p in levels + dlevels { p.deallocate() }
         sortedDistinct.deallocate(); positionOf.deallocate()
-        for p in [gathered, normalised, activated, dgathered, dnormalised] { p.deallocate() }
+        for p in [gathered, normalised, activated, dgathered, dnormalised, dactivated] { p.deallocate() }
     }
 
     /// Forms `activated` (records, top) from the rows `table` received.
@@ -117,7 +120,7 @@ public final class HardSelectionEmbedding {
 
     /// From d(activated) (records, top), adds dense gradients into `arena` and
     /// writes each distinct row's gradient through `table.distinctGradient`.
-    public func backward(dactivated: UnsafePointer<Float>, table: ShardedTable, arena: ParameterArena, comm: any Communicator) {
+    public func backward(table: ShardedTable, arena: ParameterArena, comm: any Communicator) {
         let n = records
         dnormalised.update(repeating: 0, count: n * top)
         tanhBackward(dinp: dnormalised, dout: dactivated, out: activated, count: n * top)

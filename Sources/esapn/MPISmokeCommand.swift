@@ -13,11 +13,7 @@ struct MPISmokeCommand: ParsableCommand {
         commandName: "mpi-smoke",
         abstract: "Check every collective (all-reduce, all-to-all(-v), broadcast, all-gather, barrier) against known results.")
 
-    enum CommunicatorChoice: String, ExpressibleByArgument, CaseIterable {
-        case auto, mpi, local
-    }
-
-    @Option(help: "auto: MPI when started by mpirun or srun, else one local process; mpi: always MPI (alone: a singleton); local: one process.")
+    @Option(help: CommunicatorChoice.help)
     var communicator: CommunicatorChoice = .auto
 
     /// Faults to inject on one rank, to prove that the checks catch them (tests use these).
@@ -35,9 +31,7 @@ struct MPISmokeCommand: ParsableCommand {
     var faultRank: Int = 0
 
     func run() throws {
-        let useMPI = communicator == .mpi || (communicator == .auto && MPICommunicator.launchedByMPI())
-        let mpi = useMPI ? MPICommunicator() : nil
-        let comm: Communicator = mpi ?? LocalCommunicator()
+        let (comm, mpi) = communicator.make()
 
         var smoke = CollectiveSmoke(comm, fault: injectFault.map { ($0, faultRank) })
         smoke.runAll()

@@ -1,0 +1,77 @@
+// Prequential metrics ("test then train"): every record is scored before the
+// batch updates the model. Each rank accumulates its records into one flat
+// Double buffer; one all-reduce at the end of the stream makes the totals.
+import Comm
+
+public final class Metrics {
+    /// Frequencies reported one by one (Figure 4: 1…100; Figure 5 uses 1…50).
+    public static let frequencies = 100
+    /// Per group: loss sum, correct count, record count, width sum.
+    static let fields = 4
+    let batches: Int
+    let testStart: Int
+    /// [overall | test | per batch × batches | users' frequency 1…100 | items' frequency 1…100], each `fields` wide.
+    let buffer: UnsafeMutableBufferPointer<Double>
+    /// Running totals on this rank, for the progress line.
+    public private(set) var localRecords = 0
+    public private(set) var localCorrect = 0
+
+    public init(batches: Int, testStart: Int) {
+        self.batches = batches
+        self.testStart = testStart
+        buffer = .allocate(capacity: Self.fields * (2 + batches + 2 * Self.frequencies))
+        buffer.initialize(repeating: 0)
+    }
+
+    deinit { buffer.deallocate() }
+
+    @inline(__always) private func add(_ group: Int, loss: Float, correct: Bool, width: Int = 0) {
+        let p = buffer.baseAddress! + Self.fields * group
+        p[0] += Double(loss)
+        p[1] += correct ? 1 : 0
+        p[2] += 1
+        p[3] += Double(width)
+    }
+
+    /// Records one scored record: its global index, batch, frequencies and row widths.
+    @inline(__always)
+    public func record(index: Int, batch: Int, loss: Float, correct: Bool,
+                       userFrequency: Int, itemFrequency: Int, userWidth: Int, itemWidth: Int) {
+        add(0, loss: loss, correct: correct)
+        if index >= testStart { add(1, loss: loss, correct: correct) }
+        add(2 + batch, loss: loss, correct: correct)
+        if userFrequency <= Self.frequencies {
+            add(2 + batches + userFrequency - 1, loss: loss, correct: correct, width: userWidth)
+        }
+        if itemFrequency <= Self.frequencies {
+            add(2 + batches + Self.frequencies + itemFrequency - 1, loss: loss, correct: correct, width: itemWidth)
+        }
+        localRecords += 1
+        if correct { localCorrect += 1 }
+    }
+
+    /// Sums every rank's metrics (one all-reduce); call once, at the end.
+    public func reduce(_ comm: any Communicator) { comm.allReduceSum(buffer) }
+
+    private func group(_ g: Int) -> (loss: Double, correct: Double, count: Double, width: Double) {
+        let p = buffer.baseAddress! + Self.fields * g
+        return (p[0], p[1], p[2], p[3])
+    }
+
+    private func metric(_ g: Int) -> Metric {
+        let v = group(g)
+        return Metric(records: Int(v.count), accuracy: v.count > 0 ? v.correct / v.count : 0,
+                      loss: v.count > 0 ? v.loss / v.count : 0)
+    }
+
+    public var overall: Metric { metric(0) }
+    public var test: Metric { metric(1) }
+    public func batch(_ b: Int) -> Metric { metric(2 + b) }
+
+    /// (records, accuracy, loss, mean width) of records whose `side` frequency is `f` (1…100).
+    public func byFrequency(side: Int, frequency f: Int) -> (metric: Metric, meanWidth: Double) {
+        let g = 2 + batches + side * Self.frequencies + f - 1
+        let v = group(g)
+        return (metric(g), v.count > 0 ? v.width / v.count : 0)
+    }
+}

@@ -1,0 +1,133 @@
+// Gathers a finished run's results on every rank and writes the run folder
+// (rank 0): results.json, batches.csv, by_frequency.csv and, on request,
+// final_sizes.csv with the width of every ID.
+import Comm
+import Data
+import Embeddings
+import Foundation
+
+extension StreamTrainer {
+    /// What each rank holds, gathered (collective: every rank must call it).
+    public func gatherMemory() -> [RankMemory] {
+        let widths = tables[0].store.widths
+        let S = widths.count
+        // Per rank: users' rows by size, items' rows by size, value floats, resident, exchange, live IDs, index.
+        var mine = [Double](repeating: 0, count: 2 * S + 5)
+        var live = 0
+        for (s, table) in tables.enumerated() {
+            let memory = table.store.memory
+            for i in 0..<S { mine[s * S + i] = Double(memory.rowsBySize[i]) }
+            mine[2 * S] += Double(memory.valueFloats)
+            mine[2 * S + 1] += Double(memory.residentBytes)
+            mine[2 * S + 2] += Double(table.scratchBytes)
+            mine[2 * S + 4] += Double(memory.indexBytes)
+            live += memory.rowsBySize.reduce(0, +)
+        }
+        mine[2 * S + 3] = Double(live)
+        let all = comm.allGather(mine)
+        return (0..<comm.size).map { r in
+            let v = Array(all[(r * mine.count)..<((r + 1) * mine.count)])
+            var rows = [String: Int]()
+            for i in 0..<S { rows[String(widths[i])] = Int(v[i] + v[S + i]) }
+            let ids = Int(v[2 * S + 3])
+            // FIXED-128 and soft selection (222 floats): values + two Adam moments, plus the same index.
+            let index = Int(v[2 * S + 4])
+            return RankMemory(rank: r, rows_by_size: rows, value_floats: Int(v[2 * S]), resident_bytes: Int(v[2 * S + 1]),
+                              exchange_bytes: Int(v[2 * S + 2]),
+                              fixed_resident_bytes: ids * 128 * 12 + index,
+                              soft_resident_bytes: ids * 222 * 12 + index)
+        }
+    }
+
+    /// Width index of every ID of `side` (-1: never seen), gathered on every rank (collective).
+    public func gatherSizes(side s: Int) -> [Int8] {
+        let table = tables[s]
+        let P = comm.size
+        let perRank = (table.totalIDs + P - 1) / P
+        var mine = [Int8](repeating: -1, count: perRank)
+        for local in 0..<table.store.localCount { mine[local] = Int8(table.store.sizeIndex(of: local) ?? -1) }
+        var all = [Int8](repeating: -1, count: perRank * P)
+        mine.withUnsafeBytes { m in all.withUnsafeMutableBytes { a in comm.allGather(m, into: a) } }
+        return (0..<table.totalIDs).map { g in all[(g % P) * perRank + g / P] }
+    }
+
+    /// The run's results (collective: every rank must call it after `run`).
+    public func results(wallSeconds: Double, options: [String: String]) -> RunResults {
+        let perRank = gatherMemory()
+        let widths = tables[0].store.widths
+        var sizes = [[String: Int]](repeating: [:], count: 2)
+        var ids = 0
+        var totalDims = 0
+        for s in 0..<2 {
+            let counts = tables[s].store.memory.rowsBySize.map(Double.init)
+            let summed = comm.allGather(counts)
+            for (i, w) in widths.enumerated() {
+                let c = (0..<comm.size).reduce(0) { $0 + Int(summed[$1 * widths.count + i]) }
+                sizes[s][String(w)] = c
+                ids += c
+                totalDims += c * w
+            }
+        }
+        let fixedDims = ids * 128
+        return RunResults(
+            model: config.model.rawValue, task: config.task.rawValue, ranks: comm.size, seed: config.seed,
+            records: records, stream: stream.header.source, batch_size: config.batchSize,
+            test: metrics.test, overall: metrics.overall,
+            throughput: Throughput(records_per_second: Double(records) / max(wallSeconds, 1e-9), wall_seconds: wallSeconds),
+            memory: MemoryResults(total_dims: totalDims, fixed_dims: fixedDims,
+                                  ratio: fixedDims > 0 ? Double(totalDims) / Double(fixedDims) : 0,
+                                  resident_bytes: perRank.reduce(0) { $0 + $1.resident_bytes }, per_rank: perRank),
+            sizes: SizeCounts(users: sizes[0], items: sizes[1]),
+            options: options)
+    }
+}
+
+// MARK: - Writing the run folder
+
+public enum RunWriter {
+    /// Writes results.json, batches.csv, by_frequency.csv (and final_sizes.csv
+    /// when `sizes` is given) into `directory`, each atomically.
+    public static func write(_ results: RunResults, metrics: Metrics, batches: Int, to directory: String,
+                             sizes: (users: [Int8], items: [Int8], widths: [Int], stream: StreamFile)? = nil) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writeText(String(decoding: try encoder.encode(results), as: UTF8.self) + "\n",
+                      to: directory + "/" + ResultFiles.results)
+
+        var csv = ResultFiles.batchesHeader + "\n"
+        for b in 0..<batches {
+            let m = metrics.batch(b)
+            csv += "\(b),\(m.records),\(format(m.loss)),\(format(m.accuracy))\n"
+        }
+        try writeText(csv, to: directory + "/" + ResultFiles.batches)
+
+        csv = ResultFiles.byFrequencyHeader + "\n"
+        for (s, name) in ["users", "items"].enumerated() {
+            for f in 1...Metrics.frequencies {
+                let (m, width) = metrics.byFrequency(side: s, frequency: f)
+                csv += "\(name),\(f),\(m.records),\(format(m.accuracy)),\(format(m.loss)),\(format(width))\n"
+            }
+        }
+        try writeText(csv, to: directory + "/" + ResultFiles.byFrequency)
+
+        if let sizes {
+            var out = ResultFiles.finalSizesHeader + "\n"
+            for (name, column, originals) in [("users", sizes.users, sizes.stream.userIDs), ("items", sizes.items, sizes.stream.itemIDs)] {
+                for (dense, size) in column.enumerated() where size >= 0 {
+                    out += "\(name),\(originals[dense]),\(dense),\(sizes.widths[Int(size)])\n"
+                }
+            }
+            try writeText(out, to: directory + "/" + ResultFiles.finalSizes)
+        }
+    }
+
+    static func format(_ x: Double) -> String { String(format: "%.9g", x) }
+
+    static func writeText(_ text: String, to path: String) throws {
+        var text = text
+        try text.withUTF8 { bytes in
+            try writeAtomically(path: path) { write in try write(UnsafeRawBufferPointer(bytes)) }
+        }
+    }
+}

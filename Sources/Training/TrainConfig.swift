@@ -1,0 +1,73 @@
+// A run's configuration: a Codable value validated once, with errors that say how to fix them.
+import Kernels
+
+public enum ModelKind: String, CaseIterable, Codable, Sendable {
+    /// Every row 128 wide.
+    case fixed
+    /// Hard selection of each ID's width by the policy network (the paper's method).
+    case esapn
+    /// Soft selection with per-ID architecture weights.
+    case darts
+    /// Soft selection with weights from a controller on the ID's state.
+    case autoemb
+}
+
+public struct TrainConfig: Codable, Sendable, Equatable {
+    public var model: ModelKind = .fixed
+    public var task: Task = .binary
+    public var seed: UInt64 = 0
+    /// Global batch (records), cut into P contiguous slices.
+    public var batchSize = 500
+    /// The "test" part: the last N records (nil: the last 25%).
+    public var testLast: Int?
+    /// Adam learning rate of the recommendation model (dense weights and rows).
+    public var learningRate = 1e-3
+    /// Adam learning rate of the policy (ESAPN) or architecture weights (DARTS, AutoEmb).
+    public var policyLearningRate = 1e-4
+    /// Candidate embedding widths, ascending (FIXED uses the largest).
+    public var sizes = [2, 4, 8, 16, 64, 128]
+    /// Width of the hidden layer of the inference MLP.
+    public var hidden = 512
+    /// How rows are optimised: catch-up Adam (dense-Adam values at lazy cost) or plain lazy Adam.
+    public var rowOptimizer: RowOptimizerKind = .catchUpAdam
+    /// Train on the first N records only (nil: the whole stream).
+    public var limit: Int?
+
+    public init() {}
+
+    /// The widths rows are stored at for this model.
+    public var storedWidths: [Int] { model == .fixed ? [sizes.last!] : sizes }
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Checks the configuration against a stream of `records` records and `ranks` ranks.
+    public func validate(records: Int, ranks: Int) throws {
+        func fail(_ s: String) -> Invalid { Invalid(description: s) }
+        guard batchSize > 0 else { throw fail("--batch-size must be positive, got \(batchSize)") }
+        guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }), zip(sizes, sizes.dropFirst()).allSatisfy({ $0 < $1 }) else {
+            throw fail("--sizes must be positive and strictly increasing, got \(sizes.map(String.init).joined(separator: ","))")
+        }
+        guard sizes.count <= 16 else { throw fail("--sizes takes at most 16 candidate widths, got \(sizes.count)") }
+        guard learningRate > 0, policyLearningRate > 0 else { throw fail("learning rates must be positive") }
+        guard hidden > 0 else { throw fail("--hidden must be positive") }
+        if let limit, limit <= 0 { throw fail("--limit must be positive, got \(limit)") }
+        let n = effectiveRecords(records)
+        guard n > 0 else { throw fail("the stream holds no records") }
+        guard ranks <= n else {
+            throw fail("\(ranks) ranks for \(n) records: run with at most \(n) ranks (mpirun -np)")
+        }
+        if let testLast, testLast <= 0 || testLast > n {
+            throw fail("--test-last must be within 1…\(n) (the records trained on), got \(testLast)")
+        }
+    }
+
+    public func effectiveRecords(_ records: Int) -> Int { min(records, limit ?? records) }
+
+    /// First global record index of the test part.
+    public func testStart(records: Int) -> Int {
+        let n = effectiveRecords(records)
+        return n - (testLast ?? max(1, n / 4))
+    }
+}

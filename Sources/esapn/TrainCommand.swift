@@ -1,0 +1,166 @@
+import ArgumentParser
+import Comm
+import Data
+import Foundation
+import Kernels
+import Training
+
+extension ModelKind: ExpressibleByArgument {}
+extension Task: ExpressibleByArgument {}
+extension RowOptimizerKind: ExpressibleByArgument {}
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a model on a stream, alone or under mpirun, and write the run folder.",
+        discussion: """
+        Each global batch is scored before it is trained on (prequential); the last --test-last records \
+        are the "test" part of Table 1. Writes RUN_DIR/results.json, batches.csv, by_frequency.csv \
+        (and final_sizes.csv with --save-sizes).
+        """)
+
+    @Option(help: "The stream file (esapn prepare or esapn synth).")
+    var data: String
+
+    @Option(help: "fixed, esapn, darts or autoemb.")
+    var model: ModelKind = .fixed
+
+    @Option(help: "binary (rating > 3.5, MSE) or multiclass (5 classes, cross-entropy).")
+    var task: Task = .binary
+
+    @Option(name: .shortAndLong, help: "The run folder to write.")
+    var output: String
+
+    @Option(help: "Seed of initialisation and sampling.")
+    var seed: UInt64 = 0
+
+    @Option(help: "The test part: the last N records (default: the last 25%).")
+    var testLast: Int?
+
+    @Option(help: "Global batch size (split across ranks).")
+    var batchSize = 500
+
+    @Option(help: "Adam learning rate of the model and the rows.")
+    var lr = 1e-3
+
+    @Option(help: "Adam learning rate of the policy / architecture weights.")
+    var policyLr = 1e-4
+
+    @Option(help: "Candidate embedding widths, ascending, comma-separated.")
+    var sizes = "2,4,8,16,64,128"
+
+    @Option(help: "Hidden width of the inference MLP.")
+    var hidden = 512
+
+    @Option(help: "Row optimizer: catch-up (dense Adam's values at lazy cost) or lazy.")
+    var rowOptimizer: RowOptimizerKind = .catchUpAdam
+
+    @Option(help: "Train on the first N records only.")
+    var limit: Int?
+
+    @Flag(help: "Also write final_sizes.csv: the final width of every user and item.")
+    var saveSizes = false
+
+    @Flag(help: "No progress line.")
+    var quiet = false
+
+    @Option(help: CommunicatorChoice.help)
+    var communicator: CommunicatorChoice = .auto
+
+    func config() throws -> TrainConfig {
+        var c = TrainConfig()
+        c.model = model
+        c.task = task
+        c.seed = seed
+        c.testLast = testLast
+        c.batchSize = batchSize
+        c.learningRate = lr
+        c.policyLearningRate = policyLr
+        let parsed = sizes.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil }) else {
+            throw ValidationError("--sizes takes comma-separated integers like 2,4,8,16,64,128, got '\(sizes)'")
+        }
+        c.sizes = parsed.map { $0! }
+        c.hidden = hidden
+        c.rowOptimizer = rowOptimizer
+        c.limit = limit
+        return c
+    }
+
+    func run() throws {
+        let config = try config()
+        let (comm, mpi) = communicator.make()
+        defer { mpi?.finalize() }
+
+        // Open and validate on every rank; agree on failure so that no rank waits in a collective.
+        var opened: StreamTrainer?
+        var failure: String?
+        do {
+            let stream = try StreamFile(path: data)
+            opened = try StreamTrainer(config: config, stream: stream, comm: comm)
+        } catch {
+            failure = "\(error)"
+        }
+        let failed = comm.allGather([failure == nil ? 0 : 1])
+        if failed.contains(1) {
+            // Rank 0 speaks for everyone when it failed too; otherwise each failing rank speaks.
+            if let failure, comm.rank == 0 || failed[0] == 0 {
+                writeToStandardError("esapn: error: " + (comm.size > 1 ? "rank \(comm.rank): " : "") + failure + "\n")
+            }
+            mpi?.finalize()
+            throw ExitCode(1)
+        }
+        let trainer = opened!
+        let clock = ContinuousClock()
+        let start = clock.now
+        let line = ProgressLine(enabled: comm.rank == 0 && !quiet && isatty(2) != 0)
+        trainer.run(progress: line.enabled ? { line.update($0, totalRecords: trainer.records) } : nil)
+        line.finish()
+        let wall = (clock.now - start).seconds
+
+        var options = ["lr": "\(lr)", "policy_lr": "\(policyLr)", "sizes": sizes, "hidden": "\(hidden)",
+                       "row_optimizer": rowOptimizer.rawValue, "stream_path": data]
+        if let testLast { options["test_last"] = "\(testLast)" }
+        if let limit { options["limit"] = "\(limit)" }
+        let results = trainer.results(wallSeconds: wall, options: options)
+        let sizes = saveSizes ? (trainer.gatherSizes(side: 0), trainer.gatherSizes(side: 1)) : nil
+        if comm.rank == 0 {
+            try RunWriter.write(results, metrics: trainer.metrics, batches: trainer.batches, to: output,
+                                sizes: sizes.map { ($0.0, $0.1, config.storedWidths, trainer.stream) })
+            print(summary(results))
+        }
+    }
+
+    func summary(_ r: RunResults) -> String {
+        func pct(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }
+        func num(_ x: Double) -> String { String(format: "%.4f", x) }
+        return """
+        \(r.model) \(r.task) on \(r.records) records, \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), seed \(r.seed)
+          test     (last \(r.test.records)): accuracy \(pct(r.test.accuracy))  loss \(num(r.test.loss))
+          overall  (\(r.overall.records)): accuracy \(pct(r.overall.accuracy))  loss \(num(r.overall.loss))
+          speed    \(String(format: "%.0f", r.throughput.records_per_second)) records/s, \(String(format: "%.1f", r.throughput.wall_seconds)) s
+          memory   \(r.memory.total_dims) dims = \(String(format: "%.2f", 100 * r.memory.ratio))% of FIXED's \(r.memory.fixed_dims); resident \(r.memory.resident_bytes) bytes over \(r.ranks) rank(s)
+          wrote    \(output)/results.json, batches.csv, by_frequency.csv
+        """
+    }
+}
+
+/// The progress line on rank 0: records/s, ETA, running accuracy; only on a terminal.
+final class ProgressLine {
+    let enabled: Bool
+    private var last = -1.0
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(_ p: TrainingProgress, totalRecords: Int) {
+        guard p.seconds - last >= 0.5 || p.batch == p.batches else { return }
+        last = p.seconds
+        let rate = Double(p.records) / max(p.seconds, 1e-9)
+        let eta = Int(Double(totalRecords - p.records) / max(rate, 1e-9))
+        let text = String(format: "\rbatch %d/%d  %d/%d records  %.0f records/s  ETA %d:%02d  running accuracy %.4f ",
+                          p.batch, p.batches, p.records, totalRecords, rate, eta / 60, eta % 60, p.runningAccuracy)
+        writeToStandardError(text)
+    }
+
+    func finish() { if enabled && last >= 0 { writeToStandardError("\n") } }
+}
