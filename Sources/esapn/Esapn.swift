@@ -7,5 +7,5 @@ struct Esapn: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "esapn",
         abstract: "Automated embedding size search (ESAPN) for streaming deep recommenders, over MPI.",
-        subcommands: [PrepareCommand.self, InspectCommand.self, MPISmokeCommand.self])
+        subcommands: [PrepareCommand.self, InspectCommand.self, ReportCommand.self, MPISmokeCommand.self])
 }
