@@ -43,6 +43,14 @@ else
   swift build -c release --product esapn
 fi
 
+# Python packages for scripts/plot.py (Debian's own python3 refuses a plain
+# pip install into the system: PEP 668, hence the second form).
+if ! python3 -c "import matplotlib" >/dev/null 2>&1; then
+  echo "setup: installing matplotlib (scripts/requirements.txt)"
+  python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages -r scripts/requirements.txt
+fi
+
 # 3. Data.
 if ((fetch_data)); then
   bash scripts/fetch-ml100k.sh

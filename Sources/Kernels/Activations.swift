@@ -12,7 +12,43 @@ import Darwin
 /// (backward needs only `out`).
 public func tanhForward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count: Int) {
     precondition(count >= 0, "tanhForward: negative count \(count)")
-    for i in 0..<count { out[i] = tanhf(inp[i]) }
+    for i in 0..<count { out[i] = fastTanh(inp[i]) }
+}
+
+/// tanh in Float to within 3e-7 relative (tested against libm over a dense
+/// grid). libm's `tanhf` took a quarter of a FIXED batch; this one is
+/// branch-free so the loop vectorises: an odd Taylor polynomial near zero,
+/// and 1 − 2/(e^{2|x|} + 1) elsewhere, with e^y = 2^k·e^r (|r| ≤ ln2/2,
+/// degree-7 polynomial) and 2^k built from bits. NaN passes through.
+@inline(__always)
+public func fastTanh(_ x: Float) -> Float {
+    let a = min(abs(x), 9.5)           // tanh(9.5) rounds to 1 in Float
+    // Near zero: x − x³/3 + 2x⁵/15 − 17x⁷/315 + 62x⁹/2835 − 1382x¹¹/155925.
+    let z = x * x
+    var p: Float = -1382.0 / 155925.0
+    p = p * z + 62.0 / 2835.0
+    p = p * z - 17.0 / 315.0
+    p = p * z + 2.0 / 15.0
+    p = p * z - 1.0 / 3.0
+    let small = x + x * z * p
+    // Elsewhere: e^{2a} with k = round(2a / ln 2) by the 1.5·2²³ rounding trick.
+    let y = 2 * a
+    let k = (y * 1.442695041 + 12_582_912) - 12_582_912
+    let r = (y - k * 0.693145752) - k * 1.42860677e-6
+    var e: Float = 1.0 / 5040.0
+    e = e * r + 1.0 / 720.0
+    e = e * r + 1.0 / 120.0
+    e = e * r + 1.0 / 24.0
+    e = e * r + 1.0 / 6.0
+    e = e * r + 0.5
+    e = e * r + 1
+    e = e * r + 1
+    // 2^k: k + 127 sits in the low mantissa bits of k + 127 + 2²³.
+    let biased = (k + 8_388_735).bitPattern & 0x7F_FFFF
+    e *= Float(bitPattern: biased << 23)
+    let t = 1 - 2 / (e + 1)
+    let large = Float(sign: x.sign, exponent: 0, significand: t)
+    return a < 0.4 ? small : large
 }
 
 /// `dinp[i] += (1 − out[i]²)·dout[i]`, where `out` is the forward's output.

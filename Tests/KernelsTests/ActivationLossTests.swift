@@ -111,3 +111,30 @@ final class ActivationLossTests: XCTestCase {
         }
     }
 }
+
+final class FastTanhTests: XCTestCase {
+    /// fastTanh agrees with libm's tanh (in Double) over a dense grid and at the branch edges.
+    func testFastTanhMatchesLibm() {
+        var worst: Double = 0
+        var worstAt: Float = 0
+        var x: Float = -12
+        while x <= 12 {
+            let exact = Foundation.tanh(Double(x))
+            let got = Double(fastTanh(x))
+            let err = abs(got - exact) / max(abs(exact), 1e-30)
+            if err > worst { worst = err; worstAt = x }
+            x += 1.0 / 4096
+        }
+        let edges: [Float] = [0.4, Float(0.4).nextDown, Float(0.4).nextUp, 9.5, Float(9.5).nextDown,
+                              1e-30, -1e-30, 0, 3.4e38, -3.4e38]
+        for edge in edges {
+            let exact = Foundation.tanh(Double(edge))
+            let err = abs(Double(fastTanh(edge)) - exact) / max(abs(exact), 1e-30)
+            if err > worst { worst = err; worstAt = edge }
+        }
+        XCTAssertLessThan(worst, 3e-7, "worst relative error \(worst) at x = \(worstAt)")
+        XCTAssertTrue(fastTanh(.nan).isNaN, "NaN passes through")
+        XCTAssertEqual(fastTanh(.infinity), 1)
+        XCTAssertEqual(fastTanh(-.infinity), -1)
+    }
+}

@@ -1,0 +1,101 @@
+// scripts/plot.py on fake run folders: every figure is a PNG, figures without
+// data are skipped with a note, bad input is a clear error. Needs matplotlib
+// (`pip install -r scripts/requirements.txt`); without it these tests fail.
+import Foundation
+import TestSupport
+import Training
+import XCTest
+
+final class PlotScriptTests: XCTestCase {
+    static let script = TestPaths.packageRoot.appendingPathComponent("scripts/plot.py")
+    static let pngMagic: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+
+    private func python(_ arguments: [String]) throws -> ProcessResult {
+        try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3"] + arguments,
+                       environment: ["MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"])
+    }
+
+    /// Fails (never skips) when matplotlib is missing, saying how to install it.
+    private func requireMatplotlib(file: StaticString = #filePath, line: UInt = #line) throws {
+        let probe = try python(["-c", "import matplotlib"])
+        if probe.status != 0 {
+            XCTFail("matplotlib is missing for python3: pip install -r scripts/requirements.txt (\(probe.stderr))",
+                    file: file, line: line)
+            throw XCTSkip("unreachable: failed above")
+        }
+    }
+
+    private func plot(_ runs: [URL], _ output: URL) throws -> ProcessResult {
+        try python([Self.script.path] + runs.map(\.path) + ["--output", output.path])
+    }
+
+    private func assertPNG(_ url: URL, file: StaticString = #filePath, line: UInt = #line) {
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            XCTFail("\(url.lastPathComponent) was not written", file: file, line: line)
+            return
+        }
+        XCTAssertEqual(Array(data.prefix(8)), Self.pngMagic, "\(url.lastPathComponent) is not a PNG", file: file, line: line)
+        XCTAssertGreaterThan(data.count, 10_000, "\(url.lastPathComponent) is suspiciously small", file: file, line: line)
+    }
+
+    func testDrawsEveryFigureForThePaperRuns() throws {
+        try requireMatplotlib()
+        let root = try TestPaths.temporaryDirectory(self)
+        var runs = try FakeRuns.writePaperRuns(in: root.appendingPathComponent("runs"))
+        let seed2 = root.appendingPathComponent("runs/esapn-binary-seed2")
+        try FakeRuns.write(FakeRuns.results(model: "esapn", task: "binary", seed: 2, accuracy: 0.731), to: seed2)
+        runs.append(seed2)
+        let output = root.appendingPathComponent("figures")
+        let result = try plot(runs, output)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let expected = ["batches_binary.png", "batches_multiclass.png", "figure4_binary.png", "figure4_multiclass.png",
+                        "figure5.png", "memory_per_shard.png"]
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: output.path).sorted(), expected,
+                       "exactly the figures, no temporary files")
+        for name in expected { assertPNG(output.appendingPathComponent(name)) }
+        XCTAssertFalse(result.stdout.contains("skipped"), result.stdout)
+    }
+
+    func testSkipsFigure5WithoutAnAdaptiveRun() throws {
+        try requireMatplotlib()
+        let root = try TestPaths.temporaryDirectory(self)
+        let fixed = root.appendingPathComponent("fixed")
+        try FakeRuns.write(FakeRuns.results(model: "fixed", task: "multiclass", ranks: 3), to: fixed)
+        let output = root.appendingPathComponent("figures")
+        let result = try plot([fixed], output)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("figure5.png skipped"), result.stdout)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: output.path).sorted(),
+                       ["batches_multiclass.png", "figure4_multiclass.png", "memory_per_shard.png"])
+        assertPNG(output.appendingPathComponent("memory_per_shard.png"))
+    }
+
+    func testMissingResultsJSONOrCSVIsAClearError() throws {
+        try requireMatplotlib()
+        let root = try TestPaths.temporaryDirectory(self)
+        let output = root.appendingPathComponent("figures")
+
+        let empty = root.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        var result = try plot([empty], output)
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains(empty.appendingPathComponent("results.json").path + ": missing"), result.stderr)
+
+        let noCSV = root.appendingPathComponent("no-csv")
+        try FakeRuns.write(FakeRuns.results(model: "esapn", task: "binary"), to: noCSV)
+        try FileManager.default.removeItem(at: noCSV.appendingPathComponent(ResultFiles.byFrequency))
+        result = try plot([noCSV], output)
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains(noCSV.appendingPathComponent("by_frequency.csv").path + ": missing"),
+                      result.stderr)
+
+        let badCSV = root.appendingPathComponent("bad-csv")
+        try FakeRuns.write(FakeRuns.results(model: "esapn", task: "binary"), to: badCSV)
+        try "batch,records,loss,accuracy\n0,500,0.2,0.6\n1,500,oops,0.6\n"
+            .write(to: badCSV.appendingPathComponent(ResultFiles.batches), atomically: true, encoding: .utf8)
+        result = try plot([badCSV], output)
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("batches.csv: line 3: loss is 'oops'; expected a number"), result.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output.path), "nothing written on bad input")
+    }
+}

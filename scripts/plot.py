@@ -1,0 +1,449 @@
+#!/usr/bin/env python3
+"""Figures of esapn runs: the paper's Figure 4 and Figure 5, memory per shard,
+and the per-batch loss over the stream.
+
+    python3 scripts/plot.py RUN_DIR... --output DIR
+
+Each RUN_DIR is a folder written by `esapn train --output` (results.json,
+batches.csv, by_frequency.csv; schema in Sources/Training/Results.swift).
+Writes into DIR:
+
+  figure4_<task>.png    accuracy and loss by user / item frequency 1..100, one line per model
+  figure5.png           mean chosen embedding size by frequency 1..50, one line per adaptive run
+  memory_per_shard.png  resident bytes per rank per run, with what FIXED-128 and soft (222) would hold
+  batches_<task>.png    per-batch loss and accuracy (rolling mean) over the stream, one line per model
+
+Runs of one (stream, model, task) (e.g. seeds) are pooled: frequency bins are
+weighted by their records, batch curves averaged batch by batch.
+
+Exit status: 0 done, 1 bad input (the message names the file), 2 matplotlib missing.
+"""
+import argparse
+import collections
+import csv
+import json
+import math
+import os
+import sys
+
+CANDIDATE_WIDTHS = [2, 4, 8, 16, 64, 128]
+PAPER_ORDER = ["fixed", "darts", "autoemb", "esapn"]
+NON_ADAPTIVE = {"fixed", "darts", "autoemb"}
+DISPLAY = {"fixed": "FIXED", "darts": "DARTS", "autoemb": "AutoEmb", "esapn": "ESAPN"}
+# Fixed colours per model so a model looks the same in every figure.
+COLOURS = {"fixed": "tab:gray", "darts": "tab:blue", "autoemb": "tab:green", "esapn": "tab:red"}
+BATCHES_HEADER = ["batch", "records", "loss", "accuracy"]
+BY_FREQUENCY_HEADER = ["side", "frequency", "records", "accuracy", "loss", "mean_size"]
+DPI = 120
+
+
+class BadInput(Exception):
+    """Bad run folder; the message names the file."""
+
+
+# MARK: - Reading run folders
+
+def model_key(model):
+    m = model.lower()
+    return (PAPER_ORDER.index(m) if m in PAPER_ORDER else len(PAPER_ORDER), m)
+
+
+def task_key(task):
+    known = ["binary", "multiclass"]
+    return (known.index(task) if task in known else len(known), task)
+
+
+def display(model):
+    return DISPLAY.get(model.lower(), model)
+
+
+def stream_name(stream):
+    name = stream.rsplit("/", 1)[-1]
+    for ext in (".stream", ".esapn", ".bin"):
+        if name.endswith(ext) and len(name) > len(ext):
+            name = name[: -len(ext)]
+    return name or stream
+
+
+def loss_label(task):
+    return {"binary": "MSE loss", "multiclass": "CE loss"}.get(task, "loss")
+
+
+def read_results(directory):
+    path = os.path.join(directory, "results.json")
+    if not os.path.isdir(directory):
+        raise BadInput(f"{directory}: not a directory (expected a run folder written by `esapn train --output`)")
+    if not os.path.isfile(path):
+        raise BadInput(f"{path}: missing (is {directory} a run folder written by `esapn train --output`?)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            results = json.load(f)
+    except json.JSONDecodeError as e:
+        raise BadInput(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except OSError as e:
+        raise BadInput(f"{path}: cannot be read: {e.strerror}") from None
+    if not isinstance(results, dict):
+        raise BadInput(f"{path}: the top level is not a JSON object")
+    required = {"model": str, "task": str, "stream": str, "seed": int, "ranks": int, "records": int,
+                "test": dict, "memory": dict}
+    for key, kind in required.items():
+        if key not in results:
+            raise BadInput(f"{path}: missing key '{key}'")
+        if not isinstance(results[key], kind) or (kind is int and isinstance(results[key], bool)):
+            raise BadInput(f"{path}: '{key}' is not {'a string' if kind is str else 'an integer' if kind is int else 'an object'}")
+    per_rank = results["memory"].get("per_rank")
+    if not isinstance(per_rank, list):
+        raise BadInput(f"{path}: missing key 'memory.per_rank' (a list)")
+    for i, rank in enumerate(per_rank):
+        for key in ("rank", "resident_bytes", "fixed_resident_bytes", "soft_resident_bytes"):
+            if not isinstance(rank, dict) or not isinstance(rank.get(key), int):
+                raise BadInput(f"{path}: 'memory.per_rank[{i}].{key}' is missing or not an integer")
+    return results
+
+
+def read_csv(directory, name, header, parse):
+    """Rows of a CSV whose header must be exactly `header`; `parse` turns a row
+    (dict of strings) into a value or raises ValueError with what is wrong."""
+    path = os.path.join(directory, name)
+    if not os.path.isfile(path):
+        raise BadInput(f"{path}: missing (every run folder written by `esapn train` has {name})")
+    rows = []
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            first = next(reader, None)
+            if first is None:
+                raise BadInput(f"{path}: empty; expected the header '{','.join(header)}'")
+            if [c.strip() for c in first] != header:
+                raise BadInput(f"{path}: line 1: header is '{','.join(first)}'; expected '{','.join(header)}'")
+            for row in reader:
+                if not row or all(not c.strip() for c in row):
+                    continue
+                if len(row) != len(header):
+                    raise BadInput(f"{path}: line {reader.line_num}: {len(row)} fields; expected {len(header)} ({','.join(header)})")
+                try:
+                    rows.append(parse(dict(zip(header, (c.strip() for c in row)))))
+                except ValueError as e:
+                    raise BadInput(f"{path}: line {reader.line_num}: {e}") from None
+    except OSError as e:
+        raise BadInput(f"{path}: cannot be read: {e.strerror}") from None
+    return rows
+
+
+def number(row, key, kind=float):
+    text = row[key]
+    if kind is float and text.lower() in ("", "nan"):
+        return math.nan
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{key} is '{text}'; expected {'an integer' if kind is int else 'a number'}") from None
+
+
+def parse_batch(row):
+    return (number(row, "batch", int), number(row, "records", int), number(row, "loss"), number(row, "accuracy"))
+
+
+def parse_frequency(row):
+    side = row["side"]
+    if side not in ("users", "items"):
+        raise ValueError(f"side is '{side}'; expected users or items")
+    return (side, number(row, "frequency", int), number(row, "records", int), number(row, "accuracy"),
+            number(row, "loss"), number(row, "mean_size"))
+
+
+class Run:
+    def __init__(self, directory):
+        self.directory = directory
+        self.results = read_results(directory)
+        self.batches = read_csv(directory, "batches.csv", BATCHES_HEADER, parse_batch)
+        self.by_frequency = read_csv(directory, "by_frequency.csv", BY_FREQUENCY_HEADER, parse_frequency)
+        r = self.results
+        self.model, self.task, self.stream = r["model"], r["task"], r["stream"]
+        self.seed, self.ranks = r["seed"], r["ranks"]
+
+    @property
+    def adaptive(self):
+        return self.model.lower() not in NON_ADAPTIVE
+
+    def label(self, streams, with_seed=False):
+        text = display(self.model)
+        if len(streams) > 1:
+            text += f" ({stream_name(self.stream)})"
+        if with_seed:
+            text += f" seed {self.seed}"
+        return text
+
+
+def pooled(runs):
+    """Groups runs by (stream, model, task), in the report's order."""
+    groups = {}
+    for run in runs:
+        groups.setdefault((run.stream, run.model, run.task), []).append(run)
+    return [groups[k] for k in sorted(groups, key=lambda k: (k[0], model_key(k[1]), task_key(k[2])))]
+
+
+# MARK: - Numerics
+
+def frequency_curve(runs, side, metric, max_frequency):
+    """Per frequency 1..max: the records-weighted mean of `metric` over the runs (NaN where no records)."""
+    index = {"accuracy": 3, "loss": 4, "mean_size": 5}[metric]
+    sums = [0.0] * max_frequency
+    weights = [0] * max_frequency
+    for run in runs:
+        for row in run.by_frequency:
+            if row[0] != side or not 1 <= row[1] <= max_frequency or row[2] <= 0 or math.isnan(row[index]):
+                continue
+            sums[row[1] - 1] += row[index] * row[2]
+            weights[row[1] - 1] += row[2]
+    return [s / w if w else math.nan for s, w in zip(sums, weights)]
+
+
+def rolling_mean(values, window):
+    """Trailing mean over up to `window` values (shorter at the start), NaNs skipped."""
+    out, total, count, queue = [], 0.0, 0, collections.deque()
+    for v in values:
+        queue.append(v)
+        if not math.isnan(v):
+            total += v
+            count += 1
+        if len(queue) > window:
+            old = queue.popleft()
+            if not math.isnan(old):
+                total -= old
+                count -= 1
+        out.append(total / count if count else math.nan)
+    return out
+
+
+def mean_batches(runs):
+    """Batch-by-batch mean of loss and accuracy over runs, with records seen at each batch's end."""
+    n = min(len(r.batches) for r in runs)
+    ordered = [sorted(r.batches)[:n] for r in runs]
+    seen, records = [], 0
+    for b in ordered[0]:
+        records += b[1]
+        seen.append(records)
+    loss = [sum(o[i][2] for o in ordered) / len(ordered) for i in range(n)]
+    accuracy = [sum(o[i][3] for o in ordered) / len(ordered) for i in range(n)]
+    return seen, loss, accuracy
+
+
+# MARK: - Figures
+
+def save(fig, output, name):
+    path = os.path.join(output, name)
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
+    os.replace(tmp, path)
+    print(f"wrote {path}")
+    return path
+
+
+def figure4(plt, runs, output):
+    written = []
+    streams = {r.stream for r in runs}
+    for task in sorted({r.task for r in runs}, key=task_key):
+        groups = [g for g in pooled(runs) if g[0].task == task and any(row[2] > 0 for r in g for row in r.by_frequency)]
+        if not groups:
+            print(f"note: figure4_{task}.png skipped: no run of task {task} has by-frequency data")
+            continue
+        fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
+        frequencies = list(range(1, 101))
+        for col, side in enumerate(("users", "items")):
+            for row, metric in enumerate(("accuracy", "loss")):
+                ax = axes[row][col]
+                for g in groups:
+                    y = frequency_curve(g, side, metric, 100)
+                    if metric == "accuracy":
+                        y = [100 * v for v in y]
+                    n = f" (n={len(g)})" if len(g) > 1 else ""
+                    ax.plot(frequencies, y, label=g[0].label(streams) + n, linewidth=1.4,
+                            color=COLOURS.get(g[0].model.lower()))
+                ax.set_title(f"{'Accuracy' if metric == 'accuracy' else loss_label(task)} by {side[:-1]} frequency")
+                ax.set_ylabel("accuracy (%)" if metric == "accuracy" else loss_label(task))
+                ax.grid(True, alpha=0.3)
+                if row == 1:
+                    ax.set_xlabel(f"{side[:-1]} frequency (records of that {side[:-1]} so far)")
+                ax.set_xlim(1, 100)
+        axes[0][0].legend(loc="best", fontsize=9)
+        names = ", ".join(sorted(stream_name(s) for s in {r.stream for g in groups for r in g}))
+        fig.suptitle(f"Figure 4 — {task} task on {names}: performance by frequency (all records of the stream)")
+        fig.tight_layout()
+        written.append(save(fig, output, f"figure4_{task}.png"))
+        plt.close(fig)
+    return written
+
+
+def figure5(plt, runs, output):
+    adaptive = [r for r in runs if r.adaptive and any(row[2] > 0 and not math.isnan(row[5]) for row in r.by_frequency)]
+    if not adaptive:
+        print("note: figure5.png skipped: no adaptive run (ESAPN) with mean sizes among the inputs")
+        return []
+    adaptive.sort(key=lambda r: (r.stream, model_key(r.model), task_key(r.task), r.seed))
+    streams = {r.stream for r in adaptive}
+    repeated = len({(r.stream, r.model, r.task) for r in adaptive}) < len(adaptive)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    frequencies = list(range(1, 51))
+    styles = {"binary": "-", "multiclass": "--"}
+    for ax, side in zip(axes, ("users", "items")):
+        for run in adaptive:
+            ax.plot(frequencies, frequency_curve([run], side, "mean_size", 50), linestyle=styles.get(run.task, ":"),
+                    linewidth=1.4, label=f"{run.label(streams, repeated)}, {run.task}")
+        ax.set_title(f"Mean {side[:-1]} embedding size by frequency")
+        ax.set_xlabel(f"{side[:-1]} frequency")
+        ax.set_xlim(1, 50)
+        ax.set_ylim(0, 136)
+        ax.set_yticks([0, 16, 32, 64, 96, 128])
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("mean chosen width (dims)")
+    axes[0].legend(loc="best", fontsize=9)
+    fig.suptitle("Figure 5 — embedding sizes chosen for users and items by frequency")
+    fig.tight_layout()
+    path = save(fig, output, "figure5.png")
+    plt.close(fig)
+    return [path]
+
+
+def byte_unit(largest):
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if largest >= scale:
+            return unit, scale
+    return "B", 1
+
+
+def memory_per_shard(plt, runs, output):
+    """One slot per rank, grouped by run: the resident bytes as a solid bar in
+    the model's colour, in front of what FIXED-128 (hatched) and soft
+    selection (dotted outline) would hold for that rank's IDs."""
+    from matplotlib.patches import Patch
+
+    runs = [r for r in runs if r.results["memory"]["per_rank"]]
+    if not runs:
+        print("note: memory_per_shard.png skipped: no run has per-rank memory")
+        return []
+    runs = sorted(runs, key=lambda r: (r.stream, model_key(r.model), task_key(r.task), r.seed, r.ranks))
+    streams = {r.stream for r in runs}
+    repeated = len({(r.stream, r.model, r.task) for r in runs}) < len(runs)
+    slots, groups = [], []  # slots: (x, model, resident, fixed, soft); groups: (first x, last x, label)
+    x = 0.0
+    for run in runs:
+        first = x
+        for m in sorted(run.results["memory"]["per_rank"], key=lambda m: m["rank"]):
+            slots.append((x, m["rank"], run.model, m["resident_bytes"], m["fixed_resident_bytes"], m["soft_resident_bytes"]))
+            x += 1
+        groups.append((first, x - 1, f"{run.label(streams, repeated)}\n{run.task}"))
+        x += 0.8  # gap between runs
+    unit, scale = byte_unit(max(max(s[3:]) for s in slots))
+    fig, ax = plt.subplots(figsize=(min(max(6.5, 0.42 * x + 2), 24), 5.2))
+    xs = [s[0] for s in slots]
+    ax.bar(xs, [s[5] / scale for s in slots], 0.9, color="none", edgecolor="tab:blue", linestyle=":", linewidth=1.2)
+    ax.bar(xs, [s[4] / scale for s in slots], 0.9, color="none", edgecolor="dimgray", hatch="///", linewidth=0.8)
+    ax.bar(xs, [s[3] / scale for s in slots], 0.5, color=[COLOURS.get(s[2].lower(), "tab:purple") for s in slots],
+           edgecolor="black", linewidth=0.5)
+    ax.set_xticks(xs)
+    ax.set_xticklabels([f"r{s[1]}" for s in slots], fontsize=8)
+    for first, last, label in groups:
+        ax.text((first + last) / 2, -0.11, label, transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=9)
+    ax.set_xlim(-0.8, x - 0.5)
+    ax.set_ylabel(f"embedding memory per shard ({unit})")
+    ax.set_title("Resident embedding bytes per shard (values + optimizer state + index)", pad=30)
+    ax.grid(True, axis="y", alpha=0.3)
+    models = sorted({s[2] for s in slots}, key=model_key)
+    handles = [Patch(facecolor=COLOURS.get(m.lower(), "tab:purple"), edgecolor="black", label=f"resident: {display(m)}")
+               for m in models]
+    handles += [Patch(facecolor="none", edgecolor="dimgray", hatch="///", label="FIXED-128 would hold"),
+                Patch(facecolor="none", edgecolor="tab:blue", linestyle=":", label="soft, 222 floats/ID, would hold")]
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(handles), 6),
+              fontsize=8, frameon=False)
+    fig.tight_layout()
+    path = save(fig, output, "memory_per_shard.png")
+    plt.close(fig)
+    return [path]
+
+
+def batches(plt, runs, output, window):
+    from matplotlib.ticker import EngFormatter
+
+    written = []
+    streams = {r.stream for r in runs}
+    for task in sorted({r.task for r in runs}, key=task_key):
+        groups = [g for g in pooled(runs) if g[0].task == task and all(r.batches for r in g)]
+        if not groups:
+            print(f"note: batches_{task}.png skipped: no run of task {task} has batches")
+            continue
+        fig, axes = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+        longest = max(len(r.batches) for g in groups for r in g)
+        w = window or max(1, min(200, longest // 20))
+        for g in groups:
+            seen, loss, accuracy = mean_batches(g)
+            n = f" (n={len(g)})" if len(g) > 1 else ""
+            colour = COLOURS.get(g[0].model.lower())
+            axes[0].plot(seen, rolling_mean(loss, w), label=g[0].label(streams) + n, linewidth=1.3, color=colour)
+            axes[1].plot(seen, [100 * v for v in rolling_mean(accuracy, w)], linewidth=1.3, color=colour)
+        # Shade the test part of Table 1 when every run has the same one.
+        starts = {r.results["records"] - r.results["test"]["records"] for g in groups for r in g
+                  if isinstance(r.results["test"].get("records"), int)}
+        end = max(mean_batches(g)[0][-1] for g in groups if min(len(r.batches) for r in g))
+        if len(starts) == 1 and 0 < next(iter(starts)) < end:
+            for ax in axes:
+                ax.axvspan(next(iter(starts)), end, color="tab:orange", alpha=0.08,
+                           label="test part (Table 1)" if ax is axes[0] else None)
+        axes[0].set_ylabel(f"{loss_label(task)} (rolling mean)")
+        axes[1].set_ylabel("accuracy (%) (rolling mean)")
+        axes[1].set_xlabel("records of the stream seen")
+        axes[1].xaxis.set_major_formatter(EngFormatter(sep=""))
+        for ax in axes:
+            ax.grid(True, alpha=0.3)
+        axes[0].legend(loc="best", fontsize=9)
+        axes[0].set_title(f"{task} task: per-batch loss and accuracy over the stream "
+                          f"(trailing mean of {w} batch{'es' if w != 1 else ''})")
+        fig.tight_layout()
+        written.append(save(fig, output, f"batches_{task}.png"))
+        plt.close(fig)
+    return written
+
+
+# MARK: - Main
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Draw the paper's Figure 4 and 5, memory per shard and per-batch loss from esapn run folders.")
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="folders written by `esapn train --output`")
+    parser.add_argument("--output", "-o", required=True, metavar="DIR", help="folder for the PNG files (created)")
+    parser.add_argument("--window", type=int, default=0,
+                        help="batches in the rolling mean of batches_<task>.png (default: about 1/20 of the batches, at most 200)")
+    args = parser.parse_args(argv)
+
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        print(f"plot.py: matplotlib is not available ({e}).\n"
+              f"Install it with: python3 -m pip install -r scripts/requirements.txt", file=sys.stderr)
+        return 2
+
+    try:
+        runs = [Run(d) for d in args.runs]
+    except BadInput as e:
+        print(f"plot.py: {e}", file=sys.stderr)
+        return 1
+    try:
+        os.makedirs(args.output, exist_ok=True)
+    except OSError as e:
+        print(f"plot.py: {args.output}: cannot create the output folder: {e.strerror}", file=sys.stderr)
+        return 1
+
+    plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "figure.dpi": DPI})
+    written = []
+    written += figure4(plt, runs, args.output)
+    written += figure5(plt, runs, args.output)
+    written += memory_per_shard(plt, runs, args.output)
+    written += batches(plt, runs, args.output, args.window)
+    print(f"{len(written)} figure{'s' if len(written) != 1 else ''} in {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
