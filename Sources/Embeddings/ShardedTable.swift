@@ -19,7 +19,7 @@ public final class ShardedTable {
     let seed: UInt64
     let maxSlice: Int
     let maxBatch: Int
-    let maxWidth: Int
+    public let maxWidth: Int
     /// Bytes of one reply or gradient entry at width w: an Int32 size index then w floats.
     @inline(__always) static func entryBytes(_ w: Int) -> Int { 4 + 4 * w }
 
@@ -68,9 +68,17 @@ public final class ShardedTable {
     /// Scratch rows for overrides, `maxWidth` floats per owned index.
     public let overrideRows: UnsafeMutablePointer<Float>
 
+    // MARK: Per-record values to owners (losses), one entry per distinct ID
+    /// Records of the slice grouped by distinct index (slice order within a group).
+    private let recordsByDistinct: UnsafeMutablePointer<Int32>
+    private let distinctRecordStart: UnsafeMutablePointer<Int32>
+    private let valueSend: UnsafeMutableRawPointer
+    private let valueReceive: UnsafeMutableRawPointer
+
     // MARK: Collective counts (bytes), one per rank
     private let sendCounts, sendOffsets, receiveCounts, receiveOffsets: UnsafeMutableBufferPointer<Int>
     private let replySendCounts, replySendOffsets, replyReceiveCounts, replyReceiveOffsets: UnsafeMutableBufferPointer<Int>
+    private let valueSendCounts, valueSendOffsets, valueReceiveCounts, valueReceiveOffsets: UnsafeMutableBufferPointer<Int>
 
     public init(side: EmbeddingSide, totalIDs: Int, widths: [Int], comm: any Communicator, seed: UInt64,
                 maxSlice: Int, maxBatch: Int) {
@@ -111,6 +119,10 @@ public final class ShardedTable {
         ownedGradientOffset = ints(maxBatch, 0)
         overrideSize = ints(maxBatch, Int32(-1))
         overrideRows = .allocate(capacity: max(1, maxBatch * maxWidth))
+        recordsByDistinct = ints(maxSlice, Int32(0))
+        distinctRecordStart = ints(maxSlice + 1, Int32(0))
+        valueSend = .allocate(byteCount: max(1, 8 * maxSlice), alignment: 64)
+        valueReceive = .allocate(byteCount: max(1, 8 * maxBatch), alignment: 64)
         func counts() -> UnsafeMutableBufferPointer<Int> {
             let b = UnsafeMutableBufferPointer<Int>.allocate(capacity: comm.size)
             b.initialize(repeating: 0)
@@ -118,6 +130,7 @@ public final class ShardedTable {
         }
         sendCounts = counts(); sendOffsets = counts(); receiveCounts = counts(); receiveOffsets = counts()
         replySendCounts = counts(); replySendOffsets = counts(); replyReceiveCounts = counts(); replyReceiveOffsets = counts()
+        valueSendCounts = counts(); valueSendOffsets = counts(); valueReceiveCounts = counts(); valueReceiveOffsets = counts()
     }
 
     deinit {
@@ -127,15 +140,17 @@ public final class ShardedTable {
         ownedOf.deallocate(); ownedLocal.deallocate(); ownedFrequency.deallocate(); entryOwned.deallocate()
         rowSend.deallocate(); gradientReceive.deallocate(); ownedGradient.deallocate(); ownedGradientOffset.deallocate()
         overrideSize.deallocate(); overrideRows.deallocate()
+        recordsByDistinct.deallocate(); distinctRecordStart.deallocate(); valueSend.deallocate(); valueReceive.deallocate()
         for b in [sendCounts, sendOffsets, receiveCounts, receiveOffsets,
-                  replySendCounts, replySendOffsets, replyReceiveCounts, replyReceiveOffsets] { b.deallocate() }
+                  replySendCounts, replySendOffsets, replyReceiveCounts, replyReceiveOffsets,
+                  valueSendCounts, valueSendOffsets, valueReceiveCounts, valueReceiveOffsets] { b.deallocate() }
     }
 
     /// Bytes of the exchange's own buffers (not rows): reported beside the store.
     public var scratchBytes: Int {
         let entry = Self.entryBytes(maxWidth)
         return totalIDs * 4 + store.localCount * 4 + maxSlice * (4 * 5 + 16 + 8 + 2 * entry)
-            + maxBatch * (8 + 4 * 3 + 2 * entry + 8 * maxWidth + 8 + 4)
+            + maxBatch * (8 + 4 * 3 + 2 * entry + 8 * maxWidth + 8 + 4 + 8) + maxSlice * 16
     }
 
     // MARK: - 1. Requests
@@ -328,6 +343,63 @@ public final class ShardedTable {
             optimizer.catchUp(values: r.values, m: r.m, v: r.v, width: r.width, lastStep: from, to: t)
             store.lastStep[local] = Int32(t)
         }
+    }
+
+    // MARK: - 4. Per-record values to owners
+
+    /// Sends each record's `values[k]` (k in this rank's slice of `n` records)
+    /// to the owner of its ID. The owner sees, for each request entry in
+    /// global stream order (ranks in order, records in slice order), the owned
+    /// index and that ID's values: `receive(owned, values, count)`.
+    public func sendRecordValues(_ values: UnsafePointer<Float>, records n: Int,
+                                 _ receive: (_ owned: Int, _ values: UnsafePointer<Float>, _ count: Int) -> Void) {
+        let P = sharding.ranks
+        // Group the slice's records by distinct ID (counting sort keeps slice order).
+        distinctRecordStart.update(repeating: 0, count: distinctCount + 1)
+        for k in 0..<n { distinctRecordStart[Int(recordDistinct[k]) + 1] += 1 }
+        for d in 0..<distinctCount { distinctRecordStart[d + 1] += distinctRecordStart[d] }
+        for k in 0..<n {
+            let d = Int(recordDistinct[k])
+            recordsByDistinct[Int(distinctRecordStart[d])] = Int32(k)
+            distinctRecordStart[d] += 1
+        }
+        for d in stride(from: distinctCount, to: 0, by: -1) { distinctRecordStart[d] = distinctRecordStart[d - 1] }
+        distinctRecordStart[0] = 0
+        // Pack in send order: per entry an Int32 count then the values; 4 + 4c bytes.
+        var byte = 0
+        var pos = 0
+        for p in 0..<P {
+            valueSendOffsets[p] = byte
+            let end = pos + sendCounts[p] / 8
+            while pos < end {
+                let d = Int(distinctAtPosition[pos])
+                let lo = Int(distinctRecordStart[d]), hi = Int(distinctRecordStart[d + 1])
+                (valueSend + byte).storeBytes(of: Int32(hi - lo), as: Int32.self)
+                let out = (valueSend + byte + 4).assumingMemoryBound(to: Float.self)
+                for j in lo..<hi { out[j - lo] = values[Int(recordsByDistinct[j])] }
+                byte += 4 + 4 * (hi - lo)
+                pos += 1
+            }
+            valueSendCounts[p] = byte - valueSendOffsets[p]
+        }
+        comm.allToAll(send: UnsafeBufferPointer(valueSendCounts), receive: valueReceiveCounts)
+        var running = 0
+        for p in 0..<P { valueReceiveOffsets[p] = running; running += valueReceiveCounts[p] }
+        comm.allToAllV(send: UnsafeRawBufferPointer(start: valueSend, count: byte),
+                       sendCounts: UnsafeBufferPointer(valueSendCounts), sendOffsets: UnsafeBufferPointer(valueSendOffsets),
+                       receive: UnsafeMutableRawBufferPointer(start: valueReceive, count: 8 * maxBatch),
+                       receiveCounts: UnsafeBufferPointer(valueReceiveCounts), receiveOffsets: UnsafeBufferPointer(valueReceiveOffsets))
+        byte = 0
+        for e in 0..<entryCount {
+            let c = Int((valueReceive + byte).load(as: Int32.self))
+            receive(Int(entryOwned[e]), UnsafePointer((valueReceive + byte + 4).assumingMemoryBound(to: Float.self)), c)
+            byte += 4 + 4 * c
+        }
+    }
+
+    /// Drops every override (after a validation forward).
+    public func clearOverrides() {
+        for o in 0..<ownedCount { overrideSize[o] = -1 }
     }
 
     /// Clears the per-batch markers (O(distinct), not O(IDs)).

@@ -21,6 +21,8 @@ extension StreamTrainer {
             mine[2 * S + 1] += Double(memory.residentBytes)
             mine[2 * S + 2] += Double(table.scratchBytes)
             mine[2 * S + 4] += Double(memory.indexBytes)
+            // ESAPN's loss history is per-ID state the owner holds too.
+            if !policies.isEmpty { mine[2 * S + 1] += Double(policies[s].history.residentBytes) }
             live += memory.rowsBySize.reduce(0, +)
         }
         mine[2 * S + 3] = Double(live)

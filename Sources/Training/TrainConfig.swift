@@ -1,5 +1,6 @@
 // A run's configuration: a Codable value validated once, with errors that say how to fix them.
 import Kernels
+import Policies
 
 public enum ModelKind: String, CaseIterable, Codable, Sendable {
     /// Every row 128 wide.
@@ -32,6 +33,19 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var rowOptimizer: RowOptimizerKind = .catchUpAdam
     /// Train on the first N records only (nil: the whole stream).
     public var limit: Int?
+    /// ESAPN's validation batch: the previous batch, or B records sampled from the history.
+    public var validation: Validation = .last
+    /// T: the reward's baseline is the mean of an ID's last T losses (Eq. 2).
+    public var rewardWindow = 5
+    /// What the policy network sees of an ID.
+    public var policyState = PolicyState()
+    /// Width of the policy network's hidden layer.
+    public var policyHidden = 512
+
+    public enum Validation: String, CaseIterable, Codable, Sendable {
+        case last
+        case random
+    }
 
     public init() {}
 
@@ -51,7 +65,11 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         }
         guard sizes.count <= 16 else { throw fail("--sizes takes at most 16 candidate widths, got \(sizes.count)") }
         guard learningRate > 0, policyLearningRate > 0 else { throw fail("learning rates must be positive") }
-        guard hidden > 0 else { throw fail("--hidden must be positive") }
+        guard hidden > 0, policyHidden > 0 else { throw fail("--hidden and --policy-hidden must be positive") }
+        guard rewardWindow > 0 else { throw fail("--reward-window must be positive, got \(rewardWindow)") }
+        if model == .esapn || model == .darts || model == .autoemb {
+            guard sizes.count >= 2 else { throw fail("\(model.rawValue) needs at least two --sizes to choose from") }
+        }
         if let limit, limit <= 0 { throw fail("--limit must be positive, got \(limit)") }
         let n = effectiveRecords(records)
         guard n > 0 else { throw fail("the stream holds no records") }

@@ -3,11 +3,13 @@ import Comm
 import Data
 import Foundation
 import Kernels
+import Policies
 import Training
 
 extension ModelKind: ExpressibleByArgument {}
 extension Task: ExpressibleByArgument {}
 extension RowOptimizerKind: ExpressibleByArgument {}
+extension TrainConfig.Validation: ExpressibleByArgument {}
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -58,6 +60,18 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Train on the first N records only.")
     var limit: Int?
 
+    @Option(help: "ESAPN's validation batch: last (the previous batch) or random (B records of the history).")
+    var validation: TrainConfig.Validation = .last
+
+    @Option(help: "T: the reward's baseline is the mean of an ID's last T losses.")
+    var rewardWindow = 5
+
+    @Option(help: "What the policy sees, '+'-separated: frequency (always), size (one-hot of the current width), loss (the last loss).")
+    var policyState = "frequency+size"
+
+    @Option(help: "Hidden width of the policy network.")
+    var policyHidden = 512
+
     @Flag(help: "Also write final_sizes.csv: the final width of every user and item.")
     var saveSizes = false
 
@@ -84,6 +98,14 @@ struct TrainCommand: ParsableCommand {
         c.hidden = hidden
         c.rowOptimizer = rowOptimizer
         c.limit = limit
+        c.validation = validation
+        c.rewardWindow = rewardWindow
+        c.policyHidden = policyHidden
+        let parts = Set(policyState.split(separator: "+").map { $0.trimmingCharacters(in: .whitespaces) })
+        guard parts.contains("frequency"), parts.isSubset(of: ["frequency", "size", "loss"]) else {
+            throw ValidationError("--policy-state is '+'-separated from frequency (required), size, loss; got '\(policyState)'")
+        }
+        c.policyState = PolicyState(size: parts.contains("size"), lastLoss: parts.contains("loss"))
         return c
     }
 
@@ -120,6 +142,11 @@ struct TrainCommand: ParsableCommand {
 
         var options = ["lr": "\(lr)", "policy_lr": "\(policyLr)", "sizes": sizes, "hidden": "\(hidden)",
                        "row_optimizer": rowOptimizer.rawValue, "stream_path": data]
+        if model == .esapn {
+            options["validation"] = validation.rawValue
+            options["reward_window"] = "\(rewardWindow)"
+            options["policy_state"] = policyState
+        }
         if let testLast { options["test_last"] = "\(testLast)" }
         if let limit { options["limit"] = "\(limit)" }
         let results = trainer.results(wallSeconds: wall, options: options)
