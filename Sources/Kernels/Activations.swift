@@ -22,7 +22,8 @@ public func tanhForward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Flo
 /// degree-7 polynomial) and 2^k built from bits. NaN passes through.
 @inline(__always)
 public func fastTanh(_ x: Float) -> Float {
-    let a = min(abs(x), 9.5)           // tanh(9.5) rounds to 1 in Float
+    let m = Float(bitPattern: x.bitPattern & 0x7FFF_FFFF)
+    let a = m < 9.5 ? m : (m.isNaN ? m : 9.5)    // tanh(9.5) rounds to 1 in Float
     // Near zero: x − x³/3 + 2x⁵/15 − 17x⁷/315 + 62x⁹/2835 − 1382x¹¹/155925.
     let z = x * x
     var p: Float = -1382.0 / 155925.0
@@ -47,7 +48,7 @@ public func fastTanh(_ x: Float) -> Float {
     let biased = (k + 8_388_735).bitPattern & 0x7F_FFFF
     e *= Float(bitPattern: biased << 23)
     let t = 1 - 2 / (e + 1)
-    let large = Float(sign: x.sign, exponent: 0, significand: t)
+    let large = Float(bitPattern: t.bitPattern | (x.bitPattern & 0x8000_0000))
     return a < 0.4 ? small : large
 }
 
