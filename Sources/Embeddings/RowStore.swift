@@ -10,71 +10,78 @@ public struct RowLocation: Equatable, Sendable {
     public var slot: Int
 }
 
-/// Rows of one width, with Adam's first and second moments beside the values.
+/// Rows of one width, with Adam's first and second moments beside the
+/// values. Rows live in chunks of about 16 KiB of values (width 128: 32 rows;
+/// width 2: 2048 rows), each chunk one allocation laid out as
+/// [values | m | v]: a slab grows by one chunk without moving any row, and
+/// holds at most one partly used chunk beyond its rows. Freed slots form an
+/// intrusive free list (the next free slot is kept in the freed row's first
+/// value), so freeing costs no memory.
 final class Slab {
+    static let chunkFloats = 4096
     let width: Int
-    private(set) var capacity = 0
+    let rowsPerChunk: Int
     private(set) var live = 0
-    private(set) var values: UnsafeMutablePointer<Float>
-    private(set) var m: UnsafeMutablePointer<Float>
-    private(set) var v: UnsafeMutablePointer<Float>
-    private var free: UnsafeMutablePointer<Int32>
-    private var freeCount = 0
-    private var used = 0
+    private(set) var used = 0
+    private var chunks: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    private(set) var chunkCount = 0
+    private let maxChunks: Int
+    /// First free slot, or -1.
+    private var freeHead: Int32 = -1
 
-    init(width: Int) {
+    /// `maxRows`: the most rows this slab can ever hold (the owner's IDs), so the
+    /// chunk table and free list are sized once.
+    init(width: Int, maxRows: Int) {
         self.width = width
-        values = .allocate(capacity: 0)
-        m = .allocate(capacity: 0)
-        v = .allocate(capacity: 0)
-        free = .allocate(capacity: 0)
+        rowsPerChunk = max(1, Self.chunkFloats / width)
+        maxChunks = max(1, (maxRows + rowsPerChunk - 1) / rowsPerChunk)
+        chunks = .allocate(capacity: maxChunks)
     }
 
     deinit {
-        values.deallocate(); m.deallocate(); v.deallocate(); free.deallocate()
+        for c in 0..<chunkCount { chunks[c].deallocate() }
+        chunks.deallocate()
+    }
+
+    /// Values, m and v of `slot`.
+    @inline(__always)
+    func row(_ slot: Int) -> (values: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>) {
+        let chunk = chunks[slot / rowsPerChunk]
+        let offset = (slot % rowsPerChunk) * width
+        let stride = rowsPerChunk * width
+        return (chunk + offset, chunk + stride + offset, chunk + 2 * stride + offset)
     }
 
     /// Takes a slot (reusing a freed one first). Moments are zeroed; values are left for the caller.
     func allocate() -> Int {
         let slot: Int
-        if freeCount > 0 {
-            freeCount -= 1
-            slot = Int(free[freeCount])
+        if freeHead >= 0 {
+            slot = Int(freeHead)
+            freeHead = Int32(bitPattern: row(slot).values[0].bitPattern)
         } else {
-            if used == capacity { grow() }
+            if used == chunkCount * rowsPerChunk {
+                precondition(chunkCount < maxChunks, "slab of width \(width) is full (\(used) rows)")
+                chunks[chunkCount] = .allocate(capacity: 3 * rowsPerChunk * width)
+                chunkCount += 1
+            }
             slot = used
             used += 1
         }
         live += 1
-        (m + slot * width).update(repeating: 0, count: width)
-        (v + slot * width).update(repeating: 0, count: width)
+        let r = row(slot)
+        r.m.update(repeating: 0, count: width)
+        r.v.update(repeating: 0, count: width)
         return slot
     }
 
     func release(_ slot: Int) {
-        free[freeCount] = Int32(slot)
-        freeCount += 1
+        row(slot).values[0] = Float(bitPattern: UInt32(bitPattern: freeHead))
+        freeHead = Int32(slot)
         live -= 1
     }
 
-    private func grow() {
-        let newCapacity = max(256, capacity * 2)
-        func moved(_ p: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
-            let q = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity * width)
-            q.update(from: p, count: used * width)
-            p.deallocate()
-            return q
-        }
-        values = moved(values); m = moved(m); v = moved(v)
-        let f = UnsafeMutablePointer<Int32>.allocate(capacity: newCapacity)
-        f.update(from: free, count: freeCount)
-        free.deallocate()
-        free = f
-        capacity = newCapacity
-    }
-
-    /// Bytes this slab holds: values, two moments, free list.
-    var residentBytes: Int { capacity * width * 4 * 3 + capacity * 4 }
+    /// Bytes this slab holds: its chunks (values and two moments) and the chunk table.
+    var residentBytes: Int { chunkCount * rowsPerChunk * width * 12 + maxChunks * 8 }
 }
 
 /// Memory a store holds, as the memory report and Table 2 need it.
@@ -84,7 +91,7 @@ public struct RowMemory: Codable, Equatable, Sendable {
     public var widths: [Int]
     /// Floats in live row values (Σ rows × width): the paper's "total dims".
     public var valueFloats: Int
-    /// Bytes held: slab capacity (values + moments), free lists, and the per-ID index.
+    /// Bytes held: slab chunks (values + moments), chunk tables, and the per-ID index.
     public var residentBytes: Int
     /// The per-ID index alone (width index, slot, last step): what any layout needs.
     public var indexBytes: Int
@@ -113,7 +120,7 @@ public final class RowStore {
         precondition(!widths.isEmpty && widths.count < 127, "a store needs 1…126 candidate widths, got \(widths.count)")
         self.widths = widths
         self.localCount = localCount
-        slabs = widths.map { Slab(width: $0) }
+        slabs = widths.map { Slab(width: $0, maxRows: max(1, localCount)) }
         sizeIndex = .allocate(capacity: max(1, localCount))
         sizeIndex.initialize(repeating: -1, count: max(1, localCount))
         slot = .allocate(capacity: max(1, localCount))
@@ -141,8 +148,8 @@ public final class RowStore {
     public func row(_ local: Int) -> (values: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
                                       v: UnsafeMutablePointer<Float>, width: Int) {
         let s = slabs[Int(sizeIndex[local])]
-        let offset = Int(slot[local]) * s.width
-        return (s.values + offset, s.m + offset, s.v + offset, s.width)
+        let r = s.row(Int(slot[local]))
+        return (r.values, r.m, r.v, s.width)
     }
 
     /// Creates `local`'s row at width index `size`, with zero moments, and
@@ -154,7 +161,7 @@ public final class RowStore {
         sizeIndex[local] = Int8(size)
         slot[local] = Int32(newSlot)
         lastStep[local] = Int32(step)
-        return s.values + newSlot * s.width
+        return s.row(newSlot).values
     }
 
     /// Moves `local`'s row to width index `size`: `fill(old, new)` writes the
@@ -166,7 +173,7 @@ public final class RowStore {
         let oldSlab = slabs[oldSize], newSlab = slabs[size]
         let newSlot = newSlab.allocate()
         let oldSlot = Int(slot[local])
-        fill(oldSlab.values + oldSlot * oldSlab.width, newSlab.values + newSlot * newSlab.width)
+        fill(oldSlab.row(oldSlot).values, newSlab.row(newSlot).values)
         oldSlab.release(oldSlot)
         sizeIndex[local] = Int8(size)
         slot[local] = Int32(newSlot)

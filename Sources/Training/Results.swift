@@ -29,12 +29,13 @@ public struct RankMemory: Codable, Equatable, Sendable {
     /// Floats in live row values (users and items).
     public var value_floats: Int
     /// Bytes this rank holds for embeddings: row values, optimizer moments,
-    /// slab slack, free lists and the per-ID index.
+    /// slab slack (at most one partly used chunk per width), chunk tables, the
+    /// per-ID index (width, slot, last step) and ESAPN's per-ID loss history.
     public var resident_bytes: Int
     /// Bytes of the per-batch exchange buffers (not rows).
     public var exchange_bytes: Int
     /// What FIXED-128 and the soft baselines (222 floats per ID) would hold
-    /// for this rank's IDs, values + Adam moments.
+    /// for this rank's IDs as dense tables: values + Adam moments, 12 bytes a float.
     public var fixed_resident_bytes: Int
     public var soft_resident_bytes: Int
 

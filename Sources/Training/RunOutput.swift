@@ -11,8 +11,8 @@ extension StreamTrainer {
     public func gatherMemory() -> [RankMemory] {
         let widths = tables[0].store.widths
         let S = widths.count
-        // Per rank: users' rows by size, items' rows by size, value floats, resident, exchange, live IDs, index.
-        var mine = [Double](repeating: 0, count: 2 * S + 5)
+        // Per rank: users' rows by size, items' rows by size, value floats, resident, exchange, live IDs.
+        var mine = [Double](repeating: 0, count: 2 * S + 4)
         var live = 0
         for (s, table) in tables.enumerated() {
             let memory = table.store.memory
@@ -20,7 +20,6 @@ extension StreamTrainer {
             mine[2 * S] += Double(memory.valueFloats)
             mine[2 * S + 1] += Double(memory.residentBytes)
             mine[2 * S + 2] += Double(table.scratchBytes)
-            mine[2 * S + 4] += Double(memory.indexBytes)
             // ESAPN's loss history is per-ID state the owner holds too.
             if !policies.isEmpty { mine[2 * S + 1] += Double(policies[s].history.residentBytes) }
             live += memory.rowsBySize.reduce(0, +)
@@ -32,12 +31,11 @@ extension StreamTrainer {
             var rows = [String: Int]()
             for i in 0..<S { rows[String(widths[i])] = Int(v[i] + v[S + i]) }
             let ids = Int(v[2 * S + 3])
-            // FIXED-128 and soft selection (222 floats): values + two Adam moments, plus the same index.
-            let index = Int(v[2 * S + 4])
+            // FIXED-128 and soft selection (222 floats) as dense tables over the same IDs: values + two Adam moments.
             return RankMemory(rank: r, rows_by_size: rows, value_floats: Int(v[2 * S]), resident_bytes: Int(v[2 * S + 1]),
                               exchange_bytes: Int(v[2 * S + 2]),
-                              fixed_resident_bytes: ids * 128 * 12 + index,
-                              soft_resident_bytes: ids * 222 * 12 + index)
+                              fixed_resident_bytes: ids * 128 * 12,
+                              soft_resident_bytes: ids * 222 * 12)
         }
     }
 
