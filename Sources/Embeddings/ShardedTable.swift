@@ -20,8 +20,13 @@ public final class ShardedTable {
     let maxSlice: Int
     let maxBatch: Int
     public let maxWidth: Int
-    /// Bytes of one reply or gradient entry at width w: an Int32 size index then w floats.
-    @inline(__always) static func entryBytes(_ w: Int) -> Int { 4 + 4 * w }
+    /// Floats attached to every ID beside its row (soft selection's six
+    /// architecture weights), sent with the row and returned with a gradient.
+    public let attachmentWidth: Int
+    /// Per local ID: its attachment (localCount × attachmentWidth), zero at first.
+    public let attachments: UnsafeMutablePointer<Float>
+    /// Bytes of one reply or gradient entry at width w: an Int32 size index, w floats, the attachment.
+    @inline(__always) func entryBytes(_ w: Int) -> Int { 4 + 4 * (w + attachmentWidth) }
 
     // MARK: Requester state (this rank's slice)
     /// Global ID → index among this batch's distinct IDs, or -1. Reset after each batch.
@@ -39,6 +44,9 @@ public final class ShardedTable {
     public let distinctRow: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     /// Pointer to each distinct ID's gradient (same layout as the rows).
     public let distinctGradient: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    /// Pointers to each distinct ID's received attachment and its gradient.
+    public let distinctAttachment: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    public let distinctAttachmentGradient: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     /// Position in the owner-grouped send order → distinct index.
     private let distinctAtPosition: UnsafeMutablePointer<Int32>
     private let requestSend: UnsafeMutablePointer<UInt32>
@@ -59,6 +67,8 @@ public final class ShardedTable {
     private let entryOwned: UnsafeMutablePointer<Int32>
     private let rowSend: UnsafeMutableRawPointer
     private let gradientReceive: UnsafeMutableRawPointer
+    /// Summed attachment gradient of each owned ID (ownedCount × attachmentWidth).
+    public let ownedAttachmentGradient: UnsafeMutablePointer<Float>
     /// Summed gradient of each owned row, at `ownedGradientOffset` floats.
     private let ownedGradient: UnsafeMutablePointer<Float>
     private let ownedGradientOffset: UnsafeMutablePointer<Int>
@@ -81,7 +91,8 @@ public final class ShardedTable {
     private let valueSendCounts, valueSendOffsets, valueReceiveCounts, valueReceiveOffsets: UnsafeMutableBufferPointer<Int>
 
     public init(side: EmbeddingSide, totalIDs: Int, widths: [Int], comm: any Communicator, seed: UInt64,
-                maxSlice: Int, maxBatch: Int) {
+                maxSlice: Int, maxBatch: Int, attachmentWidth: Int = 0) {
+        self.attachmentWidth = attachmentWidth
         self.side = side
         self.comm = comm
         self.seed = seed
@@ -103,9 +114,15 @@ public final class ShardedTable {
         distinctSize = ints(maxSlice, Int32(0))
         distinctRow = .allocate(capacity: max(1, maxSlice))
         distinctGradient = .allocate(capacity: max(1, maxSlice))
+        distinctAttachment = .allocate(capacity: max(1, maxSlice))
+        distinctAttachmentGradient = .allocate(capacity: max(1, maxSlice))
+        attachments = .allocate(capacity: max(1, store.localCount * attachmentWidth))
+        attachments.initialize(repeating: 0, count: max(1, store.localCount * attachmentWidth))
+        ownedAttachmentGradient = .allocate(capacity: max(1, maxBatch * attachmentWidth))
+        ownedAttachmentGradient.initialize(repeating: 0, count: max(1, maxBatch * attachmentWidth))
         distinctAtPosition = ints(maxSlice, Int32(0))
         requestSend = ints(2 * maxSlice, UInt32(0))
-        let entry = Self.entryBytes(maxWidth)
+        let entry = 4 + 4 * (maxWidth + attachmentWidth)
         rowReceive = .allocate(byteCount: max(1, maxSlice * entry), alignment: 64)
         gradientSend = .allocate(byteCount: max(1, maxSlice * entry), alignment: 64)
         requestReceive = ints(2 * maxBatch, UInt32(0))
@@ -136,6 +153,8 @@ public final class ShardedTable {
     deinit {
         distinctOf.deallocate(); distinctIDs.deallocate(); distinctFrequency.deallocate(); recordDistinct.deallocate()
         distinctSize.deallocate(); distinctRow.deallocate(); distinctGradient.deallocate(); distinctAtPosition.deallocate()
+        distinctAttachment.deallocate(); distinctAttachmentGradient.deallocate(); attachments.deallocate()
+        ownedAttachmentGradient.deallocate()
         requestSend.deallocate(); rowReceive.deallocate(); gradientSend.deallocate(); requestReceive.deallocate()
         ownedOf.deallocate(); ownedLocal.deallocate(); ownedFrequency.deallocate(); entryOwned.deallocate()
         rowSend.deallocate(); gradientReceive.deallocate(); ownedGradient.deallocate(); ownedGradientOffset.deallocate()
@@ -148,7 +167,7 @@ public final class ShardedTable {
 
     /// Bytes of the exchange's own buffers (not rows): reported beside the store.
     public var scratchBytes: Int {
-        let entry = Self.entryBytes(maxWidth)
+        let entry = entryBytes(maxWidth)
         return totalIDs * 4 + store.localCount * 4 + maxSlice * (4 * 5 + 16 + 8 + 2 * entry)
             + maxBatch * (8 + 4 * 3 + 2 * entry + 8 * maxWidth + 8 + 4 + 8) + maxSlice * 16
     }
@@ -270,8 +289,12 @@ public final class ShardedTable {
                 }
                 let w = store.widths[size]
                 (rowSend + byte).storeBytes(of: Int32(size), as: Int32.self)
-                (rowSend + byte + 4).assumingMemoryBound(to: Float.self).update(from: source, count: w)
-                byte += Self.entryBytes(w)
+                let out = (rowSend + byte + 4).assumingMemoryBound(to: Float.self)
+                out.update(from: source, count: w)
+                if attachmentWidth > 0 {
+                    (out + w).update(from: attachments + Int(ownedLocal[o]) * attachmentWidth, count: attachmentWidth)
+                }
+                byte += entryBytes(w)
                 e += 1
             }
             replySendCounts[p] = byte - replySendOffsets[p]
@@ -281,7 +304,7 @@ public final class ShardedTable {
         for p in 0..<P { replyReceiveOffsets[p] = running; running += replyReceiveCounts[p] }
         comm.allToAllV(send: UnsafeRawBufferPointer(start: rowSend, count: byte),
                        sendCounts: UnsafeBufferPointer(replySendCounts), sendOffsets: UnsafeBufferPointer(replySendOffsets),
-                       receive: UnsafeMutableRawBufferPointer(start: rowReceive, count: maxSlice * Self.entryBytes(maxWidth)),
+                       receive: UnsafeMutableRawBufferPointer(start: rowReceive, count: maxSlice * entryBytes(maxWidth)),
                        receiveCounts: UnsafeBufferPointer(replyReceiveCounts), receiveOffsets: UnsafeBufferPointer(replyReceiveOffsets))
         // Requester: replies arrive grouped by owner, in this rank's send order.
         byte = 0
@@ -289,9 +312,12 @@ public final class ShardedTable {
             let d = Int(distinctAtPosition[pos])
             let size = Int((rowReceive + byte).load(as: Int32.self))
             distinctSize[d] = Int32(size)
+            let w = store.widths[size]
             distinctRow[d] = (rowReceive + byte + 4).assumingMemoryBound(to: Float.self)
             distinctGradient[d] = (gradientSend + byte + 4).assumingMemoryBound(to: Float.self)
-            byte += Self.entryBytes(store.widths[size])
+            distinctAttachment[d] = distinctRow[d] + w
+            distinctAttachmentGradient[d] = distinctGradient[d] + w
+            byte += entryBytes(w)
         }
         precondition(byte == running, "reply of \(running) bytes does not match the \(byte) expected")
         gradientSend.initializeMemory(as: UInt8.self, repeating: 0, count: byte)
@@ -302,9 +328,9 @@ public final class ShardedTable {
     /// Sends each distinct row's gradient (written through `distinctGradient`)
     /// to its owner, which sums the contributions of all ranks per row.
     public func returnGradients() {
-        comm.allToAllV(send: UnsafeRawBufferPointer(start: gradientSend, count: maxSlice * Self.entryBytes(maxWidth)),
+        comm.allToAllV(send: UnsafeRawBufferPointer(start: gradientSend, count: maxSlice * entryBytes(maxWidth)),
                        sendCounts: UnsafeBufferPointer(replyReceiveCounts), sendOffsets: UnsafeBufferPointer(replyReceiveOffsets),
-                       receive: UnsafeMutableRawBufferPointer(start: gradientReceive, count: maxBatch * Self.entryBytes(maxWidth)),
+                       receive: UnsafeMutableRawBufferPointer(start: gradientReceive, count: maxBatch * entryBytes(maxWidth)),
                        receiveCounts: UnsafeBufferPointer(replySendCounts), receiveOffsets: UnsafeBufferPointer(replySendOffsets))
         var offset = 0
         for o in 0..<ownedCount {
@@ -312,6 +338,8 @@ public final class ShardedTable {
             offset += store.width(of: Int(ownedLocal[o]))
         }
         ownedGradient.update(repeating: 0, count: offset)
+        let A = attachmentWidth
+        ownedAttachmentGradient.update(repeating: 0, count: ownedCount * A)
         var byte = 0
         for e in 0..<entryCount {
             let o = Int(entryOwned[e])
@@ -319,7 +347,9 @@ public final class ShardedTable {
             let g = (gradientReceive + byte + 4).assumingMemoryBound(to: Float.self)
             let acc = ownedGradient + ownedGradientOffset[o]
             for j in 0..<w { acc[j] += g[j] }
-            byte += Self.entryBytes(w)
+            let attached = ownedAttachmentGradient + o * A
+            for j in 0..<A { attached[j] += g[w + j] }
+            byte += entryBytes(w)
         }
     }
 

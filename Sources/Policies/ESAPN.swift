@@ -8,43 +8,81 @@ import Embeddings
 import Kernels
 import Random
 
-public final class ESAPNPolicy {
-    public let network: SizePolicyNetwork
+public final class ESAPNPolicy: SelectionPolicy {
+    public let network: StateNetwork
     public let history: LossHistory
+    public let state: PolicyState
     let chain: HardSelectionParameters
     let side: EmbeddingSide
     let seed: UInt64
     let sizes: Int
-    /// Per owned ID of the current batch: action (0 keep, 1 enlarge) and REINFORCE weight.
+    /// Per owned ID of the current batch: size index, action (0 keep, 1 enlarge),
+    /// REINFORCE weight, softmax probabilities and dlogits.
+    let sizeIndex: UnsafeMutablePointer<Int32>
     let actions: UnsafeMutablePointer<Int32>
     let weights: UnsafeMutablePointer<Float>
+    let probabilities: UnsafeMutablePointer<Float>
+    let dlogits: UnsafeMutablePointer<Float>
 
-    public init(side: EmbeddingSide, parameters: SizePolicyParameters, state: PolicyState, chain: HardSelectionParameters,
+    /// Registers the policy network's weights in `layout`.
+    public static func parameters(side: EmbeddingSide, sizes: Int, state: PolicyState, hidden: Int,
+                                  layout: inout ParameterLayout) -> StateNetworkParameters {
+        StateNetworkParameters(name: "\(side == .user ? "user" : "item").policy",
+                               extra: (state.size ? sizes : 0) + (state.lastLoss ? 1 : 0),
+                               hidden: hidden, outputs: 2, layout: &layout)
+    }
+
+    public init(side: EmbeddingSide, parameters: StateNetworkParameters, state: PolicyState, chain: HardSelectionParameters,
                 rewardWindow: Int, localCount: Int, maxBatch: Int, seed: UInt64) {
         self.side = side
+        self.state = state
         self.chain = chain
         self.seed = seed
         sizes = chain.widths.count
-        network = SizePolicyNetwork(parameters: parameters, state: state, sizes: sizes, capacity: maxBatch)
+        network = StateNetwork(parameters: parameters, capacity: maxBatch)
         history = LossHistory(window: rewardWindow, localCount: localCount)
-        actions = .allocate(capacity: max(1, maxBatch))
-        actions.initialize(repeating: 0, count: max(1, maxBatch))
-        weights = .allocate(capacity: max(1, maxBatch))
-        weights.initialize(repeating: 0, count: max(1, maxBatch))
+        let n = max(1, maxBatch)
+        sizeIndex = .allocate(capacity: n); sizeIndex.initialize(repeating: 0, count: n)
+        actions = .allocate(capacity: n); actions.initialize(repeating: 0, count: n)
+        weights = .allocate(capacity: n); weights.initialize(repeating: 0, count: n)
+        probabilities = .allocate(capacity: 2 * n); probabilities.initialize(repeating: 0, count: 2 * n)
+        dlogits = .allocate(capacity: 2 * n); dlogits.initialize(repeating: 0, count: 2 * n)
     }
 
-    deinit { actions.deallocate(); weights.deallocate() }
+    deinit {
+        sizeIndex.deallocate(); actions.deallocate(); weights.deallocate(); probabilities.deallocate(); dlogits.deallocate()
+    }
 
-    /// Fills the network's states from the owned IDs of `table` and runs it (collective).
-    func evaluate(_ table: ShardedTable, policyArena: ParameterArena, comm: any Communicator) {
+    public var hasValidationStage: Bool { true }
+    public var validationNeedsGradients: Bool { false }
+    public var residentBytes: Int { history.residentBytes }
+
+    /// Fills the states of the owned IDs of `table` and runs the network (collective).
+    func evaluate(_ table: ShardedTable, context: PolicyContext) {
         let m = table.ownedCount
+        let E = network.parameters.extra
         for o in 0..<m {
             let local = Int(table.ownedLocal[o])
+            let k = table.store.sizeIndex(of: local)!
+            sizeIndex[o] = Int32(k)
             network.buckets[o] = Int32(FrequencyBuckets.bucket(table.ownedFrequency[o]))
-            network.sizeIndex[o] = Int32(table.store.sizeIndex(of: local)!)
-            network.lastLoss[o] = history.last(local)
+            let x = network.extra + o * E
+            var c = 0
+            if state.size {
+                x.update(repeating: 0, count: sizes)
+                x[k] = 1
+                c = sizes
+            }
+            if state.lastLoss { x[c] = history.last(local) }
         }
-        network.forward(states: m, arena: policyArena, comm: comm)
+        network.forward(states: m, arena: context.policyArena, comm: context.comm)
+        for o in 0..<m {
+            let z0 = network.logits[2 * o], z1 = network.logits[2 * o + 1]
+            let hi = max(z0, z1)
+            let e0 = expf(z0 - hi), e1 = expf(z1 - hi)
+            probabilities[2 * o] = e0 / (e0 + e1)
+            probabilities[2 * o + 1] = e1 / (e0 + e1)
+        }
     }
 
     /// The row one size up: W_{k→k+1} e + b, with the side's learned transform (Eq. 1).
@@ -56,61 +94,56 @@ public final class ESAPNPolicy {
 
     // MARK: - Model stage
 
-    /// Argmax actions for the owned IDs; enlarges rows permanently (the old
-    /// slot is freed, the new row starts with zero moments at `readStep`).
-    /// Returns how many rows were enlarged.
-    @discardableResult
-    public func decide(_ table: ShardedTable, arena: ParameterArena, policyArena: ParameterArena,
-                       readStep: Int, comm: any Communicator) -> Int {
-        evaluate(table, policyArena: policyArena, comm: comm)
+    /// Argmax actions; enlarges rows permanently (the old slot is freed, the
+    /// new row starts with zero moments at `readStep`).
+    public func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int) -> Int {
+        evaluate(table, context: context)
         var enlarged = 0
         for o in 0..<table.ownedCount {
-            let local = Int(table.ownedLocal[o])
-            let k = Int(network.sizeIndex[o])
+            let k = Int(sizeIndex[o])
             guard k + 1 < sizes, network.logits[2 * o + 1] > network.logits[2 * o] else { continue }
-            table.store.resize(local, to: k + 1, step: readStep) { old, new in
-                enlarge(old, from: k, into: new, arena: arena)
+            table.store.resize(Int(table.ownedLocal[o]), to: k + 1, step: readStep) { old, new in
+                enlarge(old, from: k, into: new, arena: context.arena)
             }
             enlarged += 1
         }
         return enlarged
     }
 
-    /// After the model stage: pushes each record's loss into its ID's FIFO, in stream order (collective).
-    public func recordLosses(_ table: ShardedTable, losses: UnsafePointer<Float>, records n: Int) {
+    /// Pushes each record's loss into its ID's FIFO, in stream order (collective).
+    public func finishModel(_ table: ShardedTable, losses: UnsafePointer<Float>, records n: Int) {
         table.sendRecordValues(losses, records: n) { o, values, count in
             let local = Int(table.ownedLocal[o])
             for j in 0..<count { history.push(local, values[j]) }
         }
     }
 
-    // MARK: - Policy stage (validation batch)
+    // MARK: - Policy stage
 
-    /// Samples actions for the owned IDs of the validation batch and makes the
-    /// sampled enlargements visible to requesters as overrides, storing nothing.
-    public func sample(_ table: ShardedTable, arena: ParameterArena, policyArena: ParameterArena,
-                       batch: Int, comm: any Communicator) {
-        evaluate(table, policyArena: policyArena, comm: comm)
+    /// Samples actions and makes the sampled enlargements visible to
+    /// requesters as overrides, storing nothing.
+    public func prepareValidation(_ table: ShardedTable, context: PolicyContext, batch: Int) {
+        evaluate(table, context: context)
         for o in 0..<table.ownedCount {
             let local = Int(table.ownedLocal[o])
-            let k = Int(network.sizeIndex[o])
+            let k = Int(sizeIndex[o])
             actions[o] = 0
             guard k + 1 < sizes else { continue }
             var rng = RandomStream(seed: seed, purpose: .policyAction, UInt64(batch),
                                    UInt64(side.rawValue) << 40 | UInt64(table.sharding.global(of: local)))
-            if Float(rng.uniform()) < network.probabilities[2 * o + 1] {
+            if Float(rng.uniform()) < probabilities[2 * o + 1] {
                 actions[o] = 1
-                enlarge(table.store.row(local).values, from: k, into: table.overrideRows + o * table.maxWidth, arena: arena)
+                enlarge(table.store.row(local).values, from: k, into: table.overrideRows + o * table.maxWidth,
+                        arena: context.arena)
                 table.overrideSize[o] = Int32(k + 1)
             }
         }
     }
 
-    /// REINFORCE on the validation losses: each ID's weight is Σ over its
-    /// records of (mean of its last T losses − loss) (Eq. 2); adds the
-    /// gradient of Σ weight × CE(logits, action) into `policyArena` (collective).
-    public func reinforce(_ table: ShardedTable, losses: UnsafePointer<Float>, records n: Int,
-                          policyArena: ParameterArena, comm: any Communicator) {
+    /// REINFORCE: each ID's weight is Σ over its records of (mean of its last
+    /// T losses − loss) (Eq. 2); adds the gradient of Σ weight × CE(logits,
+    /// action) into the policy's weights (collective).
+    public func learn(_ table: ShardedTable, context: PolicyContext, losses: UnsafePointer<Float>, records n: Int, batch: Int) {
         let m = table.ownedCount
         weights.update(repeating: 0, count: m)
         table.sendRecordValues(losses, records: n) { o, values, count in
@@ -120,7 +153,14 @@ public final class ESAPNPolicy {
             weights[o] += w
         }
         // A row at the largest width had no choice: it teaches the policy nothing.
-        for o in 0..<m where Int(network.sizeIndex[o]) + 1 >= sizes { weights[o] = 0 }
-        network.backward(actions: actions, weights: weights, arena: policyArena, comm: comm)
+        for o in 0..<m where Int(sizeIndex[o]) + 1 >= sizes { weights[o] = 0 }
+        dlogits.update(repeating: 0, count: 2 * m)
+        softmaxCrossEntropyBackward(dlogits: dlogits, probs: probabilities, labels: actions, weights: weights,
+                                    scale: 1, batch: m, classes: 2)
+        network.backward(dlogits: dlogits, arena: context.policyArena, comm: context.comm)
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -20,8 +20,8 @@ extension StreamTrainer {
             mine[2 * S] += Double(memory.valueFloats)
             mine[2 * S + 1] += Double(memory.residentBytes)
             mine[2 * S + 2] += Double(table.scratchBytes)
-            // ESAPN's loss history is per-ID state the owner holds too.
-            if !policies.isEmpty { mine[2 * S + 1] += Double(policies[s].history.residentBytes) }
+            // Per-ID policy state (ESAPN's loss history, DARTS' α and its moments, AutoEmb's weights).
+            mine[2 * S + 1] += Double(policies[s].residentBytes)
             live += memory.rowsBySize.reduce(0, +)
         }
         mine[2 * S + 3] = Double(live)

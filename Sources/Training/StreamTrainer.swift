@@ -1,9 +1,11 @@
 // The streaming trainer (ARCHITECTURE §3, §4): global batches of B records
 // cut into P contiguous slices. Per batch t (Algorithm 1):
-//   1. policy stage (ESAPN, t > 0): on the validation batch, owners sample
-//      actions and answer with temporarily enlarged rows; a forward gives the
-//      losses whose rewards train the policy (REINFORCE);
-//   2. model stage: owners choose actions by argmax and enlarge rows; the
+//   1. policy stage (t > 0; ESAPN, DARTS, AutoEmb): on the validation batch,
+//      owners prepare the rows (ESAPN: sampled, temporary enlargements); a
+//      forward (and for soft selection a backward) gives what the policy
+//      learns from (ESAPN: rewards for REINFORCE; DARTS/AutoEmb: gradients);
+//   2. model stage: owners choose each ID's embedding (ESAPN: argmax and
+//      permanent enlargement; AutoEmb: the controller's weights); the
 //      batch is scored before any update, then backward, the row optimizer at
 //      the owners, one fused all-reduce of the dense gradients and Adam.
 //
@@ -33,15 +35,16 @@ public final class StreamTrainer {
     public let records: Int
     public let batches: Int
     public let maxSlice: Int
-    /// Dense weights of the recommendation model (transform chains, BatchNorms, MLP).
+    /// Dense weights of the recommendation model (transform chains or candidate maps, BatchNorms, MLP).
     public let arena: ParameterArena
-    /// The policy networks' weights (ESAPN), trained at their own learning rate.
+    /// The policy's or controller's weights (ESAPN, AutoEmb), trained at their own learning rate.
     public let policyArena: ParameterArena
-    public let tables: [ShardedTable]          // [users, items]
-    public let embeddings: [HardSelectionEmbedding]
-    public let policies: [ESAPNPolicy]        // empty unless ESAPN
+    public let tables: [ShardedTable]              // [users, items]
+    public let formers: [any EmbeddingFormer]
+    public let policies: [any SelectionPolicy]
     public let head: DenseHead
     public let metrics: Metrics
+    let context: PolicyContext
     let rowAdam: RowAdam
     let top: Int
     /// This rank's slice of the current records, per side: IDs and frequencies
@@ -52,7 +55,7 @@ public final class StreamTrainer {
     let validationIndices: UnsafeMutablePointer<Int>
     /// Batches completed (= the global Adam step reached).
     public private(set) var step = 0
-    /// Rows enlarged permanently so far on this rank, per side.
+    /// Rows resized permanently so far on this rank, per side.
     public private(set) var enlargements = [0, 0]
 
     public init(config: TrainConfig, stream: StreamFile, comm: any Communicator) throws {
@@ -60,46 +63,78 @@ public final class StreamTrainer {
         self.config = config
         self.stream = stream
         self.comm = comm
-        sharding = Sharding(rank: comm.rank, ranks: comm.size)
+        let sharding = Sharding(rank: comm.rank, ranks: comm.size)
+        self.sharding = sharding
         records = config.effectiveRecords(stream.count)
         batches = (records + config.batchSize - 1) / config.batchSize
         let sliceCapacity = Sharding.maxSlice(batch: config.batchSize, ranks: comm.size)
         maxSlice = sliceCapacity
-        let widths = config.storedWidths
-        top = widths.last!
+        top = config.sizes.last!
+        let totals = [stream.header.users, stream.header.items]
+        let sideNames = ["user", "item"]
 
+        // The model's pieces: how rows are stored, how they become embeddings, who decides.
         var layout = ParameterLayout()
-        let sideParameters = [HardSelectionParameters(side: "user", widths: widths, layout: &layout),
-                              HardSelectionParameters(side: "item", widths: widths, layout: &layout)]
+        var policyLayout = ParameterLayout()
+        let storedWidths: [Int]
+        var attachment = 0
+        var makeFormer: [(Int) -> any EmbeddingFormer] = []
+        var makePolicy: [(Int, ShardedTable) -> any SelectionPolicy] = []
+        switch config.model {
+        case .fixed, .esapn:
+            storedWidths = config.storedWidths
+            let chains = sideNames.map { HardSelectionParameters(side: $0, widths: storedWidths, layout: &layout) }
+            makeFormer = chains.map { c in { HardSelectionEmbedding(parameters: c, maxSlice: $0) } }
+            if config.model == .esapn {
+                let nets = EmbeddingSide.allCases.map {
+                    ESAPNPolicy.parameters(side: $0, sizes: storedWidths.count, state: config.policyState,
+                                           hidden: config.policyHidden, layout: &policyLayout)
+                }
+                makePolicy = EmbeddingSide.allCases.map { side in
+                    let s = Int(side.rawValue)
+                    return { _, table in
+                        ESAPNPolicy(side: side, parameters: nets[s], state: config.policyState, chain: chains[s],
+                                    rewardWindow: config.rewardWindow, localCount: table.store.localCount,
+                                    maxBatch: config.batchSize, seed: config.seed)
+                    }
+                }
+            } else {
+                makePolicy = [{ _, _ in FixedPolicy() }, { _, _ in FixedPolicy() }]
+            }
+        case .darts, .autoemb:
+            let candidates = sideNames.map { SoftSelectionParameters(side: $0, widths: config.sizes, layout: &layout) }
+            storedWidths = [candidates[0].rowWidth]
+            attachment = config.sizes.count
+            makeFormer = candidates.map { c in { SoftSelectionEmbedding(parameters: c, maxSlice: $0) } }
+            if config.model == .darts {
+                makePolicy = [0, 1].map { _ in
+                    { _, table in
+                        DARTSPolicy(candidates: config.sizes.count, localCount: table.store.localCount,
+                                    learningRate: config.policyLearningRate, optimizer: config.rowOptimizer)
+                    }
+                }
+            } else {
+                let nets = EmbeddingSide.allCases.map {
+                    AutoEmbPolicy.parameters(side: $0, candidates: config.sizes.count, hidden: config.policyHidden,
+                                             layout: &policyLayout)
+                }
+                makePolicy = nets.map { net in
+                    { _, table in AutoEmbPolicy(parameters: net, localCount: table.store.localCount, maxBatch: config.batchSize) }
+                }
+            }
+        }
         let headParameters = DenseHeadParameters(inputs: 2 * top, hidden: config.hidden, outputs: config.task.outputs,
                                                  layout: &layout)
         arena = ParameterArena(layout: layout, seed: config.seed)
-        let totals = [stream.header.users, stream.header.items]
+        policyArena = ParameterArena(layout: policyLayout, seed: config.seed)
         tables = EmbeddingSide.allCases.map { side in
-            ShardedTable(side: side, totalIDs: totals[Int(side.rawValue)], widths: widths, comm: comm, seed: config.seed,
-                         maxSlice: sliceCapacity, maxBatch: config.batchSize)
+            ShardedTable(side: side, totalIDs: totals[Int(side.rawValue)], widths: storedWidths, comm: comm, seed: config.seed,
+                         maxSlice: sliceCapacity, maxBatch: config.batchSize, attachmentWidth: attachment)
         }
-        embeddings = sideParameters.map { HardSelectionEmbedding(parameters: $0, maxSlice: sliceCapacity) }
+        formers = makeFormer.map { $0(sliceCapacity) }
+        policies = [makePolicy[0](0, tables[0]), makePolicy[1](1, tables[1])]
         head = DenseHead(parameters: headParameters, task: config.task, maxSlice: sliceCapacity)
-
-        var policyLayout = ParameterLayout()
-        if config.model == .esapn {
-            let policyParameters = ["user", "item"].map {
-                SizePolicyParameters(side: $0, sizes: widths.count, state: config.policyState,
-                                     hidden: config.policyHidden, layout: &policyLayout)
-            }
-            policyArena = ParameterArena(layout: policyLayout, seed: config.seed)
-            policies = EmbeddingSide.allCases.map { side in
-                let s = Int(side.rawValue)
-                return ESAPNPolicy(side: side, parameters: policyParameters[s], state: config.policyState,
-                                   chain: sideParameters[s], rewardWindow: config.rewardWindow,
-                                   localCount: Sharding(rank: comm.rank, ranks: comm.size).localCount(of: totals[s]),
-                                   maxBatch: config.batchSize, seed: config.seed)
-            }
-        } else {
-            policyArena = ParameterArena(layout: policyLayout, seed: config.seed)
-            policies = []
-        }
+        context = PolicyContext(arena: arena, policyArena: policyArena, comm: comm)
         metrics = Metrics(batches: batches, testStart: config.testStart(records: stream.count))
         rowAdam = RowAdam(kind: config.rowOptimizer, lr: config.learningRate)
         func buffer<T: FixedWidthInteger>(_: T.Type) -> UnsafeMutablePointer<T> {
@@ -145,7 +180,7 @@ public final class StreamTrainer {
     /// Global batch `b` at global Adam step t = b + 1.
     func trainBatch(_ b: Int) {
         let t = b + 1
-        if !policies.isEmpty && b > 0 { policyStage(b, step: t) }
+        if policies[0].hasValidationStage && b > 0 { policyStage(b, step: t) }
         modelStage(b, step: t)
         step = t
     }
@@ -179,8 +214,8 @@ public final class StreamTrainer {
     /// Forward of the slice: embeddings of both sides into the head, labels, head.
     func forward(count n: Int) {
         for s in 0..<2 {
-            embeddings[s].forward(table: tables[s], records: n, arena: arena, comm: comm)
-            let src = embeddings[s].activated
+            formers[s].forward(table: tables[s], records: n, arena: arena, comm: comm)
+            let src = formers[s].activated
             for k in 0..<n { (head.input + k * 2 * top + s * top).update(from: src + k * top, count: top) }
         }
         switch config.task {
@@ -210,17 +245,36 @@ public final class StreamTrainer {
             loadSlice(count: n) { validationIndices[slice.lowerBound + $0] }
         }
         lookup(count: n, readStep: t - 1) { s in
-            policies[s].sample(tables[s], arena: arena, policyArena: policyArena, batch: b, comm: comm)
+            policies[s].prepareValidation(tables[s], context: context, batch: b)
         }
         forward(count: n)
+        if policies[0].validationNeedsGradients {
+            // The gradient reaches the owners with the rows; the dense part is dropped.
+            backward(count: n)
+            for s in 0..<2 { tables[s].returnGradients() }
+        }
         policyArena.zeroGradients()
         for s in 0..<2 {
-            policies[s].reinforce(tables[s], losses: head.losses, records: n, policyArena: policyArena, comm: comm)
+            policies[s].learn(tables[s], context: context, losses: head.losses, records: n, batch: b)
             tables[s].clearOverrides()
             tables[s].finishBatch()
         }
-        comm.allReduceSum(policyArena.gradients)
-        policyArena.adamStep(lr: config.policyLearningRate, step: b)
+        if policyArena.count > 0 {
+            comm.allReduceSum(policyArena.gradients)
+            policyArena.adamStep(lr: config.policyLearningRate, step: b)
+        }
+    }
+
+    /// Backward of the summed loss of the slice: dense gradients into `arena`,
+    /// row (and attachment) gradients into the tables' send buffers.
+    func backward(count n: Int) {
+        arena.zeroGradients()
+        head.backward(arena: arena, comm: comm)
+        for s in 0..<2 {
+            let dsrc = formers[s].dactivated
+            for k in 0..<n { (dsrc + k * top).update(from: head.dinput + k * 2 * top + s * top, count: top) }
+            formers[s].backward(table: tables[s], arena: arena, comm: comm)
+        }
     }
 
     /// Algorithm 1, lines 7–10: argmax actions, permanent enlargement, score, train.
@@ -231,8 +285,7 @@ public final class StreamTrainer {
         let lo = slice.lowerBound
         loadSlice(count: n) { lo + $0 }
         lookup(count: n, readStep: t - 1) { s in
-            guard !policies.isEmpty else { return }
-            enlargements[s] += policies[s].decide(tables[s], arena: arena, policyArena: policyArena, readStep: t - 1, comm: comm)
+            enlargements[s] += policies[s].prepareModel(tables[s], context: context, batch: b, readStep: t - 1)
         }
         forward(count: n)
 
@@ -246,19 +299,15 @@ public final class StreamTrainer {
         }
 
         // Backward, rows to owners, dense all-reduce, optimizer steps.
-        arena.zeroGradients()
-        head.backward(arena: arena, comm: comm)
+        backward(count: n)
         for s in 0..<2 {
-            let dsrc = embeddings[s].dactivated
-            for k in 0..<n { (dsrc + k * top).update(from: head.dinput + k * 2 * top + s * top, count: top) }
-            embeddings[s].backward(table: tables[s], arena: arena, comm: comm)
             tables[s].returnGradients()
             tables[s].applyOptimizer(rowAdam, step: t)
         }
         comm.allReduceSum(arena.gradients)
         arena.adamStep(lr: config.learningRate, step: t)
         for s in 0..<2 {
-            if !policies.isEmpty { policies[s].recordLosses(tables[s], losses: head.losses, records: n) }
+            policies[s].finishModel(tables[s], losses: head.losses, records: n)
             tables[s].finishBatch()
         }
     }

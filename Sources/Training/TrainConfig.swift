@@ -49,8 +49,15 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 
     public init() {}
 
-    /// The widths rows are stored at for this model.
-    public var storedWidths: [Int] { model == .fixed ? [sizes.last!] : sizes }
+    /// The widths rows are stored at: FIXED the largest size, ESAPN each
+    /// candidate, soft selection all candidates side by side in one row.
+    public var storedWidths: [Int] {
+        switch model {
+        case .fixed: return [sizes.last!]
+        case .esapn: return sizes
+        case .darts, .autoemb: return [sizes.reduce(0, +)]
+        }
+    }
 
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String

@@ -1,13 +1,14 @@
-// ESAPN's embedding size adjustment policy network, one per side
-// (ARCHITECTURE §2, paper §2.3):
-//   [BN(32)(FreqEmb(f)), onehot(size, S)] → Linear(·,512) → BN(512) → tanh → Linear(512,2) → softmax{keep, enlarge}
+// The small network on an ID's state shared by ESAPN's policy and AutoEmb's
+// controller (ARCHITECTURE §2, paper §2.3):
+//   [BN(32)(FreqEmb(f)), extra] → Linear(·,H) → BN(H) → tanh → Linear(H, outputs)
 // FreqEmb has exact rows for f ≤ 1024 and logarithmic buckets above, so its
-// gradient stays small enough to all-reduce every batch. Variants drop the
-// size one-hot or add the ID's last loss to the state.
+// gradient stays small enough to all-reduce every batch. `extra` is what the
+// caller adds to the state: ESAPN the one-hot of the current size (and the
+// last loss), AutoEmb the current weights.
 import Comm
 import Kernels
 
-/// What the policy sees of an ID.
+/// What ESAPN's policy sees of an ID besides its frequency.
 public struct PolicyState: Codable, Equatable, Sendable {
     /// Include onehot(current size index).
     public var size = true
@@ -31,104 +32,89 @@ public enum FrequencyBuckets {
     public static func bucket(_ f: UInt32) -> Int {
         let f = Int(max(f, 1))
         if f <= exact { return f - 1 }
-        let octave = Double(f) / Double(exact)
-        let b = Int((log2(octave) * Double(perOctave)).rounded(.down))
+        let b = Int((log2(Double(f) / Double(exact)) * Double(perOctave)).rounded(.down))
         return min(count - 1, exact + b)
     }
 }
 
-public struct SizePolicyParameters: Sendable {
+public struct StateNetworkParameters: Sendable {
     public static let frequencyWidth = 32
     public let frequencyTable: ParameterView         // (buckets, 32)
     public let frequencyNorm: BatchNormParameters    // (32)
-    public let hidden: LinearParameters              // (in, H)
+    public let hidden: LinearParameters              // (32 + extra, H)
     public let hiddenNorm: BatchNormParameters       // (H)
-    public let output: LinearParameters              // (H, 2)
-    public let inputs: Int
+    public let output: LinearParameters              // (H, outputs)
+    public let extra: Int
+    public var inputs: Int { Self.frequencyWidth + extra }
 
-    public init(side: String, sizes: Int, state: PolicyState, hidden width: Int, layout: inout ParameterLayout) {
-        frequencyTable = layout.add("\(side).policy.frequency", shape: [FrequencyBuckets.count, Self.frequencyWidth],
+    public init(name: String, extra: Int, hidden width: Int, outputs: Int, layout: inout ParameterLayout) {
+        self.extra = extra
+        frequencyTable = layout.add("\(name).frequency", shape: [FrequencyBuckets.count, Self.frequencyWidth],
                                     initialiser: .normal(standardDeviation: 1))
-        frequencyNorm = layout.addBatchNorm("\(side).policy.norm0", channels: Self.frequencyWidth)
-        inputs = Self.frequencyWidth + (state.size ? sizes : 0) + (state.lastLoss ? 1 : 0)
-        hidden = layout.addLinear("\(side).policy.fc1", inFeatures: inputs, outFeatures: width)
-        hiddenNorm = layout.addBatchNorm("\(side).policy.norm1", channels: width)
-        output = layout.addLinear("\(side).policy.fc2", inFeatures: width, outFeatures: 2)
+        frequencyNorm = layout.addBatchNorm("\(name).norm0", channels: Self.frequencyWidth)
+        hidden = layout.addLinear("\(name).fc1", inFeatures: Self.frequencyWidth + extra, outFeatures: width)
+        hiddenNorm = layout.addBatchNorm("\(name).norm1", channels: width)
+        output = layout.addLinear("\(name).fc2", inFeatures: width, outFeatures: outputs)
     }
 }
 
-/// Forward and REINFORCE backward over a batch of states; buffers sized once.
-public final class SizePolicyNetwork {
-    public let parameters: SizePolicyParameters
-    public let state: PolicyState
-    let sizes: Int
+/// Forward and backward over a batch of states; buffers sized once.
+public final class StateNetwork {
+    public let parameters: StateNetworkParameters
     let width: Int
+    public let outputs: Int
     let capacity: Int
-    /// Per state: frequency bucket; caller fills `buckets`, `sizeIndex`, `lastLoss`.
+    /// Per state: the frequency bucket and the extra inputs (capacity × extra); callers fill them.
     public let buckets: UnsafeMutablePointer<Int32>
-    public let sizeIndex: UnsafeMutablePointer<Int32>
-    public let lastLoss: UnsafeMutablePointer<Float>
+    public let extra: UnsafeMutablePointer<Float>
     let x0, x1, input, h1, h2, h3: UnsafeMutablePointer<Float>
     let dx0, dx1, dinput, dh1, dh2, dh3: UnsafeMutablePointer<Float>
-    /// (m, 2) logits and probabilities of {keep, enlarge}.
-    public let logits, probabilities: UnsafeMutablePointer<Float>
-    let dlogits: UnsafeMutablePointer<Float>
+    /// (m, outputs).
+    public let logits: UnsafeMutablePointer<Float>
     let norm0, norm1: BatchNormCache
-    var count = 0
+    public private(set) var count = 0
 
-    public init(parameters: SizePolicyParameters, state: PolicyState, sizes: Int, capacity: Int) {
+    public init(parameters: StateNetworkParameters, capacity: Int) {
         self.parameters = parameters
-        self.state = state
-        self.sizes = sizes
         width = parameters.hidden.outFeatures
+        outputs = parameters.output.outFeatures
         self.capacity = capacity
         let n = max(1, capacity)
         func floats(_ c: Int) -> UnsafeMutablePointer<Float> {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: n * c)
-            p.initialize(repeating: 0, count: n * c)
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n * max(1, c))
+            p.initialize(repeating: 0, count: n * max(1, c))
             return p
         }
         buckets = .allocate(capacity: n); buckets.initialize(repeating: 0, count: n)
-        sizeIndex = .allocate(capacity: n); sizeIndex.initialize(repeating: 0, count: n)
-        lastLoss = floats(1)
-        let F = SizePolicyParameters.frequencyWidth
+        extra = floats(parameters.extra)
+        let F = StateNetworkParameters.frequencyWidth
         x0 = floats(F); x1 = floats(F); input = floats(parameters.inputs)
         h1 = floats(width); h2 = floats(width); h3 = floats(width)
         dx0 = floats(F); dx1 = floats(F); dinput = floats(parameters.inputs)
         dh1 = floats(width); dh2 = floats(width); dh3 = floats(width)
-        logits = floats(2); probabilities = floats(2); dlogits = floats(2)
+        logits = floats(outputs)
         norm0 = BatchNormCache(channels: F)
         norm1 = BatchNormCache(channels: width)
     }
 
     deinit {
-        buckets.deallocate(); sizeIndex.deallocate()
-        for p in [lastLoss, x0, x1, input, h1, h2, h3, dx0, dx1, dinput, dh1, dh2, dh3, logits, probabilities, dlogits] {
-            p.deallocate()
-        }
+        buckets.deallocate()
+        for p in [extra, x0, x1, input, h1, h2, h3, dx0, dx1, dinput, dh1, dh2, dh3, logits] { p.deallocate() }
     }
 
-    /// Logits and probabilities for `m` states (every rank calls it: BatchNorm is synchronised).
+    /// Logits for `m` states (every rank calls it: BatchNorm is synchronised).
     public func forward(states m: Int, arena: ParameterArena, comm: any Communicator) {
-        precondition(m <= capacity, "policy batch \(m) exceeds its capacity \(capacity)")
+        precondition(m <= capacity, "state batch \(m) exceeds its capacity \(capacity)")
         count = m
         let p = parameters
-        let F = SizePolicyParameters.frequencyWidth
+        let F = StateNetworkParameters.frequencyWidth, D = p.inputs, E = p.extra
         let table = arena.value(p.frequencyTable)
         for i in 0..<m { (x0 + i * F).update(from: table + Int(buckets[i]) * F, count: F) }
         batchNormForward(out: x1, cache: norm0, inp: x0, gamma: arena.value(p.frequencyNorm.gamma),
                          beta: arena.value(p.frequencyNorm.beta), batch: m, channels: F, comm: comm)
-        let D = p.inputs
         for i in 0..<m {
-            let row = input + i * D
-            row.update(from: x1 + i * F, count: F)
-            var c = F
-            if state.size {
-                (row + c).update(repeating: 0, count: sizes)
-                row[c + Int(sizeIndex[i])] = 1
-                c += sizes
-            }
-            if state.lastLoss { row[c] = lastLoss[i] }
+            (input + i * D).update(from: x1 + i * F, count: F)
+            if E > 0 { (input + i * D + F).update(from: extra + i * E, count: E) }
         }
         linearForward(out: h1, inp: input, weight: arena.value(p.hidden.weight), bias: arena.value(p.hidden.bias!),
                       batch: m, inFeatures: D, outFeatures: width)
@@ -136,28 +122,17 @@ public final class SizePolicyNetwork {
                          beta: arena.value(p.hiddenNorm.beta), batch: m, channels: width, comm: comm)
         tanhForward(out: h3, inp: h2, count: m * width)
         linearForward(out: logits, inp: h3, weight: arena.value(p.output.weight), bias: arena.value(p.output.bias!),
-                      batch: m, inFeatures: width, outFeatures: 2)
-        for i in 0..<m {
-            let z0 = logits[2 * i], z1 = logits[2 * i + 1]
-            let hi = max(z0, z1)
-            let e0 = expf(z0 - hi), e1 = expf(z1 - hi)
-            probabilities[2 * i] = e0 / (e0 + e1)
-            probabilities[2 * i + 1] = e1 / (e0 + e1)
-        }
+                      batch: m, inFeatures: width, outFeatures: outputs)
     }
 
-    /// REINFORCE: adds the gradient of Σ_i weight_i · CE(logits_i, action_i) into
-    /// `arena` (every rank calls it after `forward`).
-    public func backward(actions: UnsafePointer<Int32>, weights: UnsafePointer<Float>,
-                         arena: ParameterArena, comm: any Communicator) {
+    /// Adds the gradient for d(logits) = `dlogits` (m, outputs) into `arena`
+    /// (every rank calls it after `forward`).
+    public func backward(dlogits: UnsafePointer<Float>, arena: ParameterArena, comm: any Communicator) {
         let m = count, p = parameters
-        let F = SizePolicyParameters.frequencyWidth, D = p.inputs
-        dlogits.update(repeating: 0, count: 2 * m)
-        softmaxCrossEntropyBackward(dlogits: dlogits, probs: probabilities, labels: actions, weights: weights,
-                                    scale: 1, batch: m, classes: 2)
+        let F = StateNetworkParameters.frequencyWidth, D = p.inputs
         dh3.update(repeating: 0, count: m * width)
         linearBackward(dinp: dh3, dweight: arena.gradient(p.output.weight), dbias: arena.gradient(p.output.bias!),
-                       dout: dlogits, inp: h3, weight: arena.value(p.output.weight), batch: m, inFeatures: width, outFeatures: 2)
+                       dout: dlogits, inp: h3, weight: arena.value(p.output.weight), batch: m, inFeatures: width, outFeatures: outputs)
         dh2.update(repeating: 0, count: m * width)
         tanhBackward(dinp: dh2, dout: dh3, out: h3, count: m * width)
         dh1.update(repeating: 0, count: m * width)

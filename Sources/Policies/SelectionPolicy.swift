@@ -1,0 +1,56 @@
+// What differs between FIXED, ESAPN, DARTS and AutoEmb at the owners of the
+// rows, behind one protocol the trainer drives (Algorithm 1). Each model
+// supplies only its hooks; the lookup, forward, backward and exchange are
+// the trainer's.
+import Comm
+import Embeddings
+import Kernels
+
+/// The dense weights and communicator a policy works with.
+public struct PolicyContext {
+    /// The recommendation model's weights (transform chains…).
+    public let arena: ParameterArena
+    /// The policy's or controller's own weights.
+    public let policyArena: ParameterArena
+    public let comm: any Communicator
+
+    public init(arena: ParameterArena, policyArena: ParameterArena, comm: any Communicator) {
+        self.arena = arena
+        self.policyArena = policyArena
+        self.comm = comm
+    }
+}
+
+public protocol SelectionPolicy: AnyObject {
+    /// Whether Algorithm 1's policy stage runs on a validation batch.
+    var hasValidationStage: Bool { get }
+    /// Whether that stage needs the loss's gradient (soft selection learns by
+    /// gradient; ESAPN learns from rewards).
+    var validationNeedsGradients: Bool { get }
+
+    /// Policy stage, at the owner, before it answers the validation batch's requests.
+    func prepareValidation(_ table: ShardedTable, context: PolicyContext, batch: Int)
+    /// Policy stage, after the validation forward (and backward when asked):
+    /// learn from `losses` of this rank's `n` records and from the gradients
+    /// the owner received (collective).
+    func learn(_ table: ShardedTable, context: PolicyContext, losses: UnsafePointer<Float>, records n: Int, batch: Int)
+    /// Model stage, at the owner, before it answers: choose each ID's
+    /// embedding (collective). Returns how many rows were resized.
+    func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int) -> Int
+    /// Model stage, after the update, with the losses recorded for this rank's records.
+    func finishModel(_ table: ShardedTable, losses: UnsafePointer<Float>, records n: Int)
+    /// Bytes of per-ID state the policy holds at this owner (for the memory report).
+    var residentBytes: Int { get }
+}
+
+/// FIXED: every row 128 wide, nothing to decide.
+public final class FixedPolicy: SelectionPolicy {
+    public init() {}
+    public var hasValidationStage: Bool { false }
+    public var validationNeedsGradients: Bool { false }
+    public func prepareValidation(_ table: ShardedTable, context: PolicyContext, batch: Int) {}
+    public func learn(_ table: ShardedTable, context: PolicyContext, losses: UnsafePointer<Float>, records n: Int, batch: Int) {}
+    public func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int) -> Int { 0 }
+    public func finishModel(_ table: ShardedTable, losses: UnsafePointer<Float>, records n: Int) {}
+    public var residentBytes: Int { 0 }
+}

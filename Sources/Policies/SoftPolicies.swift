@@ -1,0 +1,137 @@
+// The soft-selection baselines at the owners (ARCHITECTURE §1). Both store
+// every candidate embedding (the row) and six weight logits per ID (the
+// table's attachment); they differ in where the logits come from:
+// - DARTS: the logits are per-ID architecture weights α, trained on the
+//   validation batch's loss gradient with Adam at the policy learning rate
+//   (catch-up Adam, like the rows, so untouched α move as dense Adam would);
+// - AutoEmb: a controller on the ID's state (frequency embedding and its
+//   current weights) outputs the logits; the controller is trained on the
+//   validation batch's loss gradient.
+import Comm
+import Embeddings
+import Kernels
+
+public final class DARTSPolicy: SelectionPolicy {
+    let adam: RowAdam
+    let K: Int
+    let localCount: Int
+    /// α's Adam moments and the policy step each ID's α was last brought to.
+    let m, v: UnsafeMutablePointer<Float>
+    let lastStep: UnsafeMutablePointer<Int32>
+
+    public init(candidates: Int, localCount: Int, learningRate: Double, optimizer: RowOptimizerKind) {
+        K = candidates
+        self.localCount = localCount
+        adam = RowAdam(kind: optimizer, lr: learningRate)
+        let n = max(1, localCount * candidates)
+        m = .allocate(capacity: n); m.initialize(repeating: 0, count: n)
+        v = .allocate(capacity: n); v.initialize(repeating: 0, count: n)
+        lastStep = .allocate(capacity: max(1, localCount)); lastStep.initialize(repeating: 0, count: max(1, localCount))
+    }
+
+    deinit { m.deallocate(); v.deallocate(); lastStep.deallocate() }
+
+    public var hasValidationStage: Bool { true }
+    public var validationNeedsGradients: Bool { true }
+    /// α, its two moments, and its last step.
+    public var residentBytes: Int { localCount * (3 * K * 4 + 4) }
+
+    /// Brings the α of the owned IDs to policy step `step` before they are read.
+    func catchUp(_ table: ShardedTable, to step: Int) {
+        for o in 0..<table.ownedCount {
+            let local = Int(table.ownedLocal[o])
+            let from = Int(lastStep[local])
+            guard from < step else { continue }
+            adam.catchUp(values: table.attachments + local * K, m: m + local * K, v: v + local * K,
+                         width: K, lastStep: from, to: step)
+            lastStep[local] = Int32(step)
+        }
+    }
+
+    public func prepareValidation(_ table: ShardedTable, context: PolicyContext, batch: Int) {
+        catchUp(table, to: batch - 1)
+    }
+
+    /// One Adam step (policy step `batch`) on each owned α with the gradient its owner received.
+    public func learn(_ table: ShardedTable, context: PolicyContext, losses: UnsafePointer<Float>, records n: Int, batch: Int) {
+        for o in 0..<table.ownedCount {
+            let local = Int(table.ownedLocal[o])
+            adam.step(values: table.attachments + local * K, m: m + local * K, v: v + local * K,
+                      grads: table.ownedAttachmentGradient + o * K, width: K, step: batch)
+            lastStep[local] = Int32(batch)
+        }
+    }
+
+    public func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int) -> Int {
+        catchUp(table, to: batch)
+        return 0
+    }
+
+    public func finishModel(_ table: ShardedTable, losses: UnsafePointer<Float>, records n: Int) {}
+}
+
+public final class AutoEmbPolicy: SelectionPolicy {
+    public let controller: StateNetwork
+    let K: Int
+    let localCount: Int
+
+    /// Registers the controller's weights in `layout`: state = frequency embedding + current weights (K).
+    public static func parameters(side: EmbeddingSide, candidates: Int, hidden: Int,
+                                  layout: inout ParameterLayout) -> StateNetworkParameters {
+        StateNetworkParameters(name: "\(side == .user ? "user" : "item").controller", extra: candidates,
+                               hidden: hidden, outputs: candidates, layout: &layout)
+    }
+
+    public init(parameters: StateNetworkParameters, localCount: Int, maxBatch: Int) {
+        controller = StateNetwork(parameters: parameters, capacity: maxBatch)
+        K = parameters.extra
+        self.localCount = localCount
+    }
+
+    public var hasValidationStage: Bool { true }
+    public var validationNeedsGradients: Bool { true }
+    /// The current weights' logits of every ID.
+    public var residentBytes: Int { localCount * K * 4 }
+
+    /// Runs the controller on the owned IDs and stores its logits as their
+    /// current weights, which the requesters receive (collective).
+    func assignWeights(_ table: ShardedTable, context: PolicyContext) {
+        let m = table.ownedCount
+        for o in 0..<m {
+            let local = Int(table.ownedLocal[o])
+            controller.buckets[o] = Int32(FrequencyBuckets.bucket(table.ownedFrequency[o]))
+            // The current weights: softmax of the stored logits (uniform at first).
+            let a = table.attachments + local * K, x = controller.extra + o * K
+            var hi = a[0]
+            for j in 1..<K { hi = max(hi, a[j]) }
+            var sum: Float = 0
+            for j in 0..<K { x[j] = expf(a[j] - hi); sum += x[j] }
+            for j in 0..<K { x[j] /= sum }
+        }
+        controller.forward(states: m, arena: context.policyArena, comm: context.comm)
+        for o in 0..<m {
+            (table.attachments + Int(table.ownedLocal[o]) * K).update(from: controller.logits + o * K, count: K)
+        }
+    }
+
+    public func prepareValidation(_ table: ShardedTable, context: PolicyContext, batch: Int) {
+        assignWeights(table, context: context)
+    }
+
+    /// Back-propagates the logits' gradient (summed at the owner over all
+    /// requesters) through the controller (collective).
+    public func learn(_ table: ShardedTable, context: PolicyContext, losses: UnsafePointer<Float>, records n: Int, batch: Int) {
+        controller.backward(dlogits: table.ownedAttachmentGradient, arena: context.policyArena, comm: context.comm)
+    }
+
+    public func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int) -> Int {
+        assignWeights(table, context: context)
+        return 0
+    }
+
+    public func finishModel(_ table: ShardedTable, losses: UnsafePointer<Float>, records n: Int) {}
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
