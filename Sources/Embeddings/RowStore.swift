@@ -52,6 +52,17 @@ final class Slab {
         return (chunk + offset, chunk + stride + offset, chunk + 2 * stride + offset)
     }
 
+    /// Allocates the chunks for `rows` slots now, so that taking them later allocates nothing.
+    func reserve(_ rows: Int) {
+        while chunkCount * rowsPerChunk < min(rows, maxChunks * rowsPerChunk) {
+            chunks[chunkCount] = .allocate(capacity: 3 * rowsPerChunk * width)
+            chunkCount += 1
+        }
+    }
+
+    /// Chunks allocated so far (for the allocation accounting of the hot path).
+    var allocatedChunks: Int { chunkCount }
+
     /// Takes a slot (reusing a freed one first). Moments are zeroed; values are left for the caller.
     func allocate() -> Int {
         let slot: Int
@@ -163,6 +174,18 @@ public final class RowStore {
         lastStep[local] = Int32(step)
         return s.row(newSlot).values
     }
+
+    /// Makes room now for `rows` rows at width index `size`, so that creating
+    /// them later allocates nothing (the trainer reserves every local ID at
+    /// the width rows are created at, keeping that slab's growth out of the hot path).
+    public func reserve(rows: Int, size: Int) {
+        precondition(rows >= 0 && size >= 0 && size < widths.count, "reserving \(rows) rows at width index \(size)")
+        slabs[size].reserve(rows)
+    }
+
+    /// Chunks allocated by all slabs so far: after `reserve`, only enlargement
+    /// into a wider slab allocates (one chunk per ~16 KiB of values).
+    public var allocatedChunks: Int { slabs.reduce(0) { $0 + $1.allocatedChunks } }
 
     /// Moves `local`'s row to width index `size`: `fill(old, new)` writes the
     /// new values from the old ones, then the old slot is freed. Moments start at zero.

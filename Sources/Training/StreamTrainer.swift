@@ -131,6 +131,9 @@ public final class StreamTrainer {
             ShardedTable(side: side, totalIDs: totals[Int(side.rawValue)], widths: storedWidths, comm: comm, seed: config.seed,
                          maxSlice: sliceCapacity, maxBatch: config.batchSize, attachmentWidth: attachment)
         }
+        // Rows are created at width index 0: room for every local ID there now,
+        // so creating rows never grows a slab inside the per-batch path.
+        for table in tables { table.store.reserve(rows: table.store.localCount, size: 0) }
         formers = makeFormer.map { $0(sliceCapacity) }
         policies = [makePolicy[0](0, tables[0]), makePolicy[1](1, tables[1])]
         head = DenseHead(parameters: headParameters, task: config.task, maxSlice: sliceCapacity)
