@@ -71,7 +71,7 @@ extension StreamTrainer {
         let fixedDims = ids * 128
         return RunResults(
             model: config.model.rawValue, task: config.task.rawValue, ranks: comm.size, seed: config.seed,
-            records: records, stream: stream.header.source, batch_size: config.batchSize,
+            records: records, stream: URL(fileURLWithPath: stream.path).lastPathComponent, batch_size: config.batchSize,
             test: metrics.test, overall: metrics.overall,
             throughput: Throughput(records_per_second: Double(records) / max(wallSeconds, 1e-9), wall_seconds: wallSeconds),
             memory: MemoryResults(total_dims: totalDims, fixed_dims: fixedDims,
