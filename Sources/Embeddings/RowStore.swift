@@ -41,7 +41,7 @@ final class Slab {
             freeCount -= 1
             slot = Int(free[freeCount])
         } else {
-            if used == capacity { grow() }
+            if used == capacity { grow(to: max(256, capacity * 2)) }
             slot = used
             used += 1
         }
@@ -57,8 +57,12 @@ final class Slab {
         live -= 1
     }
 
-    private func grow() {
-        let newCapacity = max(256, capacity * 2)
+    /// Makes room for `rows` slots in all, so that taking them allocates nothing.
+    func reserve(_ rows: Int) {
+        if rows > capacity { grow(to: rows) }
+    }
+
+    private func grow(to newCapacity: Int) {
         func moved(_ p: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
             let q = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity * width)
             q.update(from: p, count: used * width)
@@ -155,6 +159,14 @@ public final class RowStore {
         slot[local] = Int32(newSlot)
         lastStep[local] = Int32(step)
         return s.values + newSlot * s.width
+    }
+
+    /// Makes room now for `rows` rows at width index `size`, so that creating
+    /// them later allocates nothing (the trainer reserves every local ID at
+    /// the width rows are created at, keeping slab growth out of the hot path).
+    public func reserve(rows: Int, size: Int) {
+        precondition(rows >= 0 && size >= 0 && size < widths.count, "reserving \(rows) rows at width index \(size)")
+        slabs[size].reserve(rows)
     }
 
     /// Moves `local`'s row to width index `size`: `fill(old, new)` writes the

@@ -65,6 +65,9 @@ public final class StreamTrainer {
             ShardedTable(side: .item, totalIDs: stream.header.items, widths: widths, comm: comm, seed: config.seed,
                          maxSlice: maxSlice, maxBatch: config.batchSize),
         ]
+        // Rows are created at width index 0 (trainBatch): room for every local ID
+        // there now, so creating rows never grows a slab inside the hot path.
+        for table in tables { table.store.reserve(rows: table.store.localCount, size: 0) }
         let sliceCapacity = maxSlice
         embeddings = sideParameters.map { HardSelectionEmbedding(parameters: $0, maxSlice: sliceCapacity) }
         idColumns = [stream.users.baseAddress!, stream.items.baseAddress!]
