@@ -81,6 +81,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: CommunicatorChoice.help)
     var communicator: CommunicatorChoice = .auto
 
+    /// Test hook: counts C allocator calls between the end of batch 1 and the
+    /// end of the last batch. Needs the counting library preloaded (see
+    /// `AllocationCounter`); implies no progress line.
+    @Flag(help: .hidden)
+    var countAllocations = false
+
     func config() throws -> TrainConfig {
         var c = TrainConfig()
         c.model = model
@@ -117,7 +123,9 @@ struct TrainCommand: ParsableCommand {
         // Open and validate on every rank; agree on failure so that no rank waits in a collective.
         var opened: StreamTrainer?
         var failure: String?
+        var counter: AllocationCounter?
         do {
+            if countAllocations { counter = try AllocationCounter() }
             let stream = try StreamFile(path: data)
             opened = try StreamTrainer(config: config, stream: stream, comm: comm)
         } catch {
@@ -135,10 +143,27 @@ struct TrainCommand: ParsableCommand {
         let trainer = opened!
         let clock = ContinuousClock()
         let start = clock.now
-        let line = ProgressLine(enabled: comm.rank == 0 && !quiet && isatty(2) != 0)
-        trainer.run(progress: line.enabled ? { line.update($0, totalRecords: trainer.records) } : nil)
+        let line = ProgressLine(enabled: comm.rank == 0 && !quiet && counter == nil && isatty(2) != 0)
+        if let counter {
+            trainer.run(progress: counter.progress)
+        } else {
+            trainer.run(progress: line.enabled ? { line.update($0, totalRecords: trainer.records) } : nil)
+        }
         line.finish()
         let wall = (clock.now - start).seconds
+        if let counter {
+            // Per rank: [esapn's own, Open MPI's], gathered to rank 0 for one line.
+            let all = comm.allGather([Double(counter.hotPath.own), Double(counter.hotPath.inMPI)])
+            let own = stride(from: 0, to: all.count, by: 2).map { Int(all[$0]) }
+            let inMPI = stride(from: 1, to: all.count, by: 2).map { Int(all[$0]) }
+            func perRank(_ v: [Int]) -> String {
+                comm.size > 1 ? " (per rank: " + v.map(String.init).joined(separator: ", ") + ")" : ""
+            }
+            if comm.rank == 0 {
+                print("hot-path allocations: \(own.reduce(0, +)) over \(max(0, trainer.batches - 1)) batches\(perRank(own)); "
+                      + "inside Open MPI: \(inMPI.reduce(0, +))\(perRank(inMPI))")
+            }
+        }
 
         var options = ["lr": "\(lr)", "policy_lr": "\(policyLr)", "sizes": sizes, "hidden": "\(hidden)",
                        "row_optimizer": rowOptimizer.rawValue, "stream_path": data]
@@ -169,6 +194,57 @@ struct TrainCommand: ParsableCommand {
           memory   \(r.memory.total_dims) dims = \(String(format: "%.2f", 100 * r.memory.ratio))% of FIXED's \(r.memory.fixed_dims); resident \(r.memory.resident_bytes) bytes over \(r.ranks) rank(s)
           wrote    \(output)/results.json, batches.csv, by_frequency.csv
         """
+    }
+}
+
+/// `--count-allocations`: reads the allocator call counters of the preloaded
+/// counting library (its C source is in
+/// Tests/TrainingTests/AllocationCountingLibrary.swift) after batch 1, the
+/// warm-up, and after the last batch: batches 2…B are measured. Calls made
+/// directly by Open MPI's libraries (its collectives' temporary buffers) are
+/// counted apart from esapn's own. The progress callback only stores
+/// integers into this object, made before the run, so it allocates nothing.
+final class AllocationCounter {
+    typealias Read = @convention(c) () -> UInt64
+    let all: Read
+    let inMPI: Read?
+    private var afterWarmUp: (all: UInt64, inMPI: UInt64) = (0, 0)
+    private var afterLast: (all: UInt64, inMPI: UInt64) = (0, 0)
+
+    struct NotPreloaded: Error, CustomStringConvertible {
+        var description: String {
+            "--count-allocations needs the allocation counting library preloaded (LD_PRELOAD=…/libcountmalloc.so, "
+                + "built from the C source in Tests/TrainingTests/AllocationCountingLibrary.swift): "
+                + "esapn_malloc_calls was not found"
+        }
+    }
+
+    init() throws {
+        guard let program = dlopen(nil, RTLD_NOW), let symbol = dlsym(program, "esapn_malloc_calls") else {
+            throw NotPreloaded()
+        }
+        all = unsafeBitCast(symbol, to: Read.self)
+        inMPI = dlsym(program, "esapn_malloc_calls_in_mpi").map { unsafeBitCast($0, to: Read.self) }
+    }
+
+    private func read() -> (all: UInt64, inMPI: UInt64) {
+        let mpi = inMPI?() ?? 0
+        return (all(), mpi)
+    }
+
+    /// The progress callback: reads the counters after batch 1 and after the last batch.
+    var progress: (TrainingProgress) -> Void {
+        { [unowned self] p in
+            if p.batch == 1 { afterWarmUp = read() }
+            if p.batch == p.batches { afterLast = read() }
+        }
+    }
+
+    /// Allocator calls from the end of batch 1 to the end of the last batch:
+    /// esapn's own (everything not made directly by Open MPI) and Open MPI's.
+    var hotPath: (own: UInt64, inMPI: UInt64) {
+        let mpi = afterLast.inMPI &- afterWarmUp.inMPI
+        return ((afterLast.all &- afterWarmUp.all) &- mpi, mpi)
     }
 }
 

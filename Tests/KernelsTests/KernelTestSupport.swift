@@ -3,6 +3,7 @@
 import Comm
 import Kernels
 import Random
+import TestSupport
 import XCTest
 
 // MARK: - Buffers
@@ -65,36 +66,13 @@ func checkGradient(_ name: String, _ x: Buffer, analytic: [Float], eps: Float = 
                    rtol: Float = 1e-3, atol: Float = 1e-4, rng: inout RandomStream,
                    file: StaticString = #filePath, line: UInt = #line,
                    objective: () -> Double) -> Float {
-    XCTAssertEqual(analytic.count, x.count, "\(name): gradient size", file: file, line: line)
     var indices = Array(0..<x.count)
     if x.count > 100 {
         for i in 0..<64 { indices.swapAt(i, i + rng.below(x.count - i)) }
         indices = Array(indices.prefix(64))
     }
-    var worst: Float = 0
-    var failures = 0
-    for i in indices {
-        let saved = x[i]
-        let plus = saved + eps, minus = saved - eps
-        x[i] = plus
-        let fPlus = objective()
-        x[i] = minus
-        let fMinus = objective()
-        x[i] = saved
-        let numeric = Float((fPlus - fMinus) / (Double(plus) - Double(minus)))
-        let a = analytic[i]
-        let tolerance = atol + rtol * Swift.max(abs(a), abs(numeric))
-        let ratio = abs(a - numeric) / tolerance
-        worst = Swift.max(worst, ratio)
-        if !(ratio <= 1) && failures < 5 {
-            failures += 1
-            XCTFail("\(name)[\(i)]: analytic \(a) vs numeric \(numeric) (tolerance \(tolerance))", file: file, line: line)
-        }
-    }
-    // The check must have looked at something that could fail.
-    XCTAssertGreaterThan(indices.count, 0, "\(name): nothing checked", file: file, line: line)
-    XCTAssert(analytic.contains { $0 != 0 }, "\(name): gradient is identically zero", file: file, line: line)
-    return worst
+    return TestSupport.checkGradient(name, at: x.p, count: x.count, analytic: analytic, indices: indices,
+                                     eps: eps, rtol: rtol, atol: atol, file: file, line: line, objective: objective)
 }
 
 // MARK: - Simulated ranks

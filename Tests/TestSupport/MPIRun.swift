@@ -1,19 +1,17 @@
-// Running the built esapn under mpirun from a test, for this target and for
-// the trainer's multi-rank tests (it may move to TestSupport). Tests never
-// initialise MPI in-process: they spawn `mpirun` on the executable, with the
-// OMPI_/PMIX_/OPAL_ variables stripped by `runProcess`.
+// Running the built esapn under mpirun from a test (CommTests, TrainingTests).
+// Tests never initialise MPI in-process: they spawn `mpirun` on the
+// executable, with the OMPI_/PMIX_/OPAL_ variables stripped by `runProcess`.
 import Foundation
 import XCTest
-import TestSupport
 
 /// How the ranks of a run talk to each other.
-enum MPITransport: String, CaseIterable, CustomStringConvertible {
+public enum MPITransport: String, CaseIterable, CustomStringConvertible, Sendable {
     /// Open MPI's default on one machine (the vader BTL).
     case sharedMemory = "shm"
     /// TCP over loopback: the network path multi-node runs take.
     case tcpLoopback = "tcp"
 
-    var mpirunArguments: [String] {
+    public var mpirunArguments: [String] {
         switch self {
         case .sharedMemory:
             return []
@@ -25,12 +23,12 @@ enum MPITransport: String, CaseIterable, CustomStringConvertible {
         }
     }
 
-    var description: String { rawValue }
+    public var description: String { rawValue }
 }
 
-enum MPIRun {
+public enum MPIRun {
     /// The first executable called `name` on PATH.
-    static func executableOnPath(_ name: String) -> URL? {
+    public static func executableOnPath(_ name: String) -> URL? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         for directory in path.split(separator: ":") where !directory.isEmpty {
             let candidate = URL(fileURLWithPath: String(directory)).appendingPathComponent(name)
@@ -41,7 +39,7 @@ enum MPIRun {
 
     /// `mpirun` on PATH; a missing one fails the test (never skips it).
     @discardableResult
-    static func mpirun(file: StaticString = #filePath, line: UInt = #line) throws -> URL {
+    public static func mpirun(file: StaticString = #filePath, line: UInt = #line) throws -> URL {
         guard let url = executableOnPath("mpirun") else {
             XCTFail("mpirun not found on PATH: install openmpi-bin (scripts/setup.sh)", file: file, line: line)
             throw XCTSkip("unreachable: failed above")
@@ -51,7 +49,7 @@ enum MPIRun {
 
     /// The esapn executable under test; a missing one fails the test.
     @discardableResult
-    static func esapn(file: StaticString = #filePath, line: UInt = #line) throws -> URL {
+    public static func esapn(file: StaticString = #filePath, line: UInt = #line) throws -> URL {
         let url = TestPaths.esapnBinary
         try requireFile(url, howToGet: "build it with `swift build --product esapn`, or set ESAPN_BIN",
                         file: file, line: line)
@@ -61,7 +59,7 @@ enum MPIRun {
     /// The mpirun arguments for `np` ranks over `transport`: always
     /// --allow-run-as-root (tests run as root here), --oversubscribe beyond
     /// the cores, one BLAS thread per rank.
-    static func arguments(np: Int, transport: MPITransport) -> [String] {
+    public static func arguments(np: Int, transport: MPITransport) -> [String] {
         var arguments = ["--allow-run-as-root", "-np", "\(np)"]
         if np > ProcessInfo.processInfo.activeProcessorCount { arguments.append("--oversubscribe") }
         arguments += transport.mpirunArguments
@@ -72,12 +70,15 @@ enum MPIRun {
     /// Runs `esapn ARGUMENTS…` as `np` ranks under mpirun and waits for it,
     /// killing it after `timeLimit` seconds (exit status 124) so that a hung
     /// collective fails the test instead of stalling the suite.
-    static func runEsapn(np: Int, transport: MPITransport = .sharedMemory, _ arguments: [String],
-                         environment: [String: String] = [:], timeLimit: Int = 300,
-                         file: StaticString = #filePath, line: UInt = #line) throws -> ProcessResult {
+    /// `mpirunArguments` go to mpirun itself (e.g. `-x LD_PRELOAD=…`).
+    public static func runEsapn(np: Int, transport: MPITransport = .sharedMemory, _ arguments: [String],
+                                mpirunArguments: [String] = [], environment: [String: String] = [:],
+                                timeLimit: Int = 300,
+                                file: StaticString = #filePath, line: UInt = #line) throws -> ProcessResult {
         let mpirun = try mpirun(file: file, line: line)
         let esapn = try esapn(file: file, line: line)
-        let command = [mpirun.path] + self.arguments(np: np, transport: transport) + [esapn.path] + arguments
+        let command = [mpirun.path] + self.arguments(np: np, transport: transport) + mpirunArguments
+            + [esapn.path] + arguments
         if let timeout = executableOnPath("timeout") {
             return try runProcess(timeout, ["--kill-after=10", "\(timeLimit)"] + command, environment: environment)
         }
@@ -87,7 +88,7 @@ enum MPIRun {
 
 extension ProcessResult {
     /// Status and output, for assertion messages.
-    var report: String {
+    public var report: String {
         let timedOut = status == 124 ? " (killed: time limit reached)" : ""
         return "exit status \(status)\(timedOut)\n--- stdout ---\n\(stdout)\n--- stderr ---\n\(stderr)"
     }
