@@ -1,0 +1,332 @@
+// What a synthetic MovieLens-like stream looks like: its scale, its rating
+// scale and histogram, its time span, the hidden model behind the ratings and
+// the shape of popularity and arrivals. Presets at the scale of ml-100k,
+// ml-20m and ml-latest, and the published statistics of those datasets for
+// `inspect` to print beside a synthetic stream.
+
+// MARK: - Rating scale
+
+/// The stars a rating can take.
+public enum RatingScale: String, Codable, Sendable, CaseIterable {
+    /// 0.5, 1.0, …, 5.0 (ml-20m, ml-latest).
+    case halfStars = "half-stars"
+    /// 1, 2, 3, 4, 5 (ml-100k, ml-1m).
+    case wholeStars = "whole-stars"
+
+    /// Every rating value, lowest first.
+    public var levels: [Float] {
+        switch self {
+        case .halfStars: return (1...10).map { Float($0) * 0.5 }
+        case .wholeStars: return (1...5).map { Float($0) }
+        }
+    }
+}
+
+// MARK: - Spec
+
+/// Everything that shapes a synthetic stream. The generator is a pure
+/// function of (spec, seed).
+public struct SyntheticSpec: Codable, Sendable, Equatable {
+    // Scale: the full stream has exactly these counts.
+    /// Records (ratings) in the full stream.
+    public var records: Int
+    /// Distinct users in the full stream.
+    public var users: Int
+    /// Distinct items in the full stream.
+    public var items: Int
+    /// Every user rates at least this many items (20 in ml-20m, 1 in ml-latest).
+    public var minimumRatingsPerUser: Int
+
+    // Ratings.
+    public var ratingScale: RatingScale
+    /// Target share of each level of `ratingScale`, lowest first; relative
+    /// weights (counts or fractions), normalised by the generator.
+    public var ratingHistogram: [Double]
+
+    // Time: timestamps run linearly in record index from first to last.
+    public var firstTimestamp: Int64
+    public var lastTimestamp: Int64
+
+    // The hidden model: score = userBias + itemBias + ⟨p_u, q_i⟩ + noise·ε,
+    // each term's standard deviation given here (in score units).
+    /// Width of the hidden user and item vectors p_u, q_i.
+    public var latentDimension: Int
+    public var userBiasScale: Double
+    public var itemBiasScale: Double
+    /// Standard deviation of ⟨p_u, q_i⟩.
+    public var interactionScale: Double
+    /// Standard deviation of the per-record noise ε.
+    public var noise: Double
+    /// Correlation of an item's bias with its (log) popularity; positive means
+    /// popular items are rated higher, as in MovieLens.
+    public var popularityRatingCorrelation: Double
+
+    // Popularity and arrivals.
+    /// Lognormal σ of a user's rating budget beyond the minimum (z clipped
+    /// to ±3, the largest bent under `maximumUserCoverage`).
+    public var userActivitySpread: Double
+    /// Lognormal σ of an item's rating budget beyond one (likewise, under
+    /// `maximumItemCoverage`).
+    public var itemPopularitySpread: Double
+    /// The largest budget of a user, as a share of all items (real data:
+    /// 0.35–0.45), and of an item, as a share of all users (real data:
+    /// 0.35–0.6; above ~0.4 the most popular items run out of users who have
+    /// not rated them before their budget is spent, and pairs repeat).
+    public var maximumUserCoverage: Double
+    public var maximumItemCoverage: Double
+    /// Correlation between an item's popularity and how early it arrives
+    /// (the most rated movies are mostly old ones); 0 is a random order.
+    public var popularItemsArriveEarly: Double
+    /// The same for users and their activity (the last users to join have
+    /// had the least time to rate).
+    public var activeUsersArriveEarly: Double
+    /// Users present when the stream starts; the rest arrive over time.
+    public var initialUsers: Int
+    /// Items present when the stream starts; the rest arrive over time.
+    public var initialItems: Int
+    /// α in (0, 1): user j (after the initial ones) arrives at record
+    /// ⌊α · (budget of the users before it beyond the initial ones)⌋, so users
+    /// arrive in step with the ratings they bring. Nearer 1: later arrivals
+    /// and shorter, burstier user lifetimes.
+    public var userArrivalPace: Double
+    /// Items (after the initial catalogue) arrive at an even pace in number,
+    /// the last one at this fraction of the stream (as long as the arrived
+    /// items' budget stays ahead of the stream).
+    public var itemArrivalEnd: Double
+    /// Item IDs are scattered over 1...maximumItemID (≥ items), as MovieLens'
+    /// movie IDs are, so that remapping is exercised. User IDs are 1...users in
+    /// order of arrival.
+    public var maximumItemID: UInt64
+    /// When a drawn item is one the user has (probably) rated already, draw
+    /// again, up to this many times: the first half by remaining budget, the
+    /// rest uniformly among items with budget left. 0 allows repeated
+    /// (user, item) pairs freely.
+    public var maximumItemRedraws: Int
+
+    public init(records: Int, users: Int, items: Int, minimumRatingsPerUser: Int = 1,
+                ratingScale: RatingScale = .halfStars, ratingHistogram: [Double]? = nil,
+                firstTimestamp: Int64 = 789_652_004, lastTimestamp: Int64 = 1_537_945_149,
+                latentDimension: Int = 8, userBiasScale: Double = 0.5, itemBiasScale: Double = 0.5,
+                interactionScale: Double = 0.6, noise: Double = 0.9, popularityRatingCorrelation: Double = 0.3,
+                userActivitySpread: Double = 1.3, itemPopularitySpread: Double = 2.0,
+                maximumUserCoverage: Double = 0.4, maximumItemCoverage: Double = 0.35,
+                popularItemsArriveEarly: Double = 0.9, activeUsersArriveEarly: Double = 0.6,
+                initialUsers: Int? = nil, initialItems: Int? = nil,
+                userArrivalPace: Double = 0.9, itemArrivalEnd: Double = 0.9,
+                maximumItemID: UInt64? = nil, maximumItemRedraws: Int = 15) {
+        self.records = records
+        self.users = users
+        self.items = items
+        self.minimumRatingsPerUser = minimumRatingsPerUser
+        self.ratingScale = ratingScale
+        self.ratingHistogram = ratingHistogram ?? (ratingScale == .halfStars
+            ? PublishedStatistics.mlLatest.ratingCounts.map(Double.init)
+            : PublishedStatistics.ml100k.ratingCounts.map(Double.init))
+        self.firstTimestamp = firstTimestamp
+        self.lastTimestamp = lastTimestamp
+        self.latentDimension = latentDimension
+        self.userBiasScale = userBiasScale
+        self.itemBiasScale = itemBiasScale
+        self.interactionScale = interactionScale
+        self.noise = noise
+        self.popularityRatingCorrelation = popularityRatingCorrelation
+        self.userActivitySpread = userActivitySpread
+        self.itemPopularitySpread = itemPopularitySpread
+        self.maximumUserCoverage = maximumUserCoverage
+        self.maximumItemCoverage = maximumItemCoverage
+        self.popularItemsArriveEarly = popularItemsArriveEarly
+        self.activeUsersArriveEarly = activeUsersArriveEarly
+        self.initialUsers = initialUsers ?? max(1, min(users, users / 100))
+        self.initialItems = initialItems ?? max(1, min(items, items / 5))
+        self.userArrivalPace = userArrivalPace
+        self.itemArrivalEnd = itemArrivalEnd
+        self.maximumItemID = maximumItemID ?? UInt64(max(0, items)) * 5
+        self.maximumItemRedraws = maximumItemRedraws
+    }
+
+    /// `ratingHistogram` as fractions summing to 1.
+    public var ratingFractions: [Double] {
+        let total = ratingHistogram.reduce(0, +)
+        return ratingHistogram.map { $0 / total }
+    }
+}
+
+// MARK: - Validation
+
+/// A spec that cannot be generated, saying which field and how to fix it.
+public struct SyntheticSpecError: Error, CustomStringConvertible, Equatable {
+    public var field: String
+    public var problem: String
+    public var description: String { "synthetic spec: \(field): \(problem)" }
+}
+
+extension SyntheticSpec {
+    /// Checks every field once; the generator relies on this.
+    public func validate() throws {
+        func fail(_ field: String, _ problem: String) -> SyntheticSpecError {
+            SyntheticSpecError(field: field, problem: problem)
+        }
+        guard records >= 1, records <= Int(Int32.max) else {
+            throw fail("records", "\(records) must be in 1...\(Int32.max)")
+        }
+        guard users >= 1 else { throw fail("users", "\(users) must be at least 1") }
+        guard items >= 1 else { throw fail("items", "\(items) must be at least 1") }
+        guard minimumRatingsPerUser >= 1 else {
+            throw fail("minimumRatingsPerUser", "\(minimumRatingsPerUser) must be at least 1 (every user appears)")
+        }
+        guard users.multipliedReportingOverflow(by: minimumRatingsPerUser).partialValue <= records,
+              !users.multipliedReportingOverflow(by: minimumRatingsPerUser).overflow else {
+            throw fail("records", "\(records) cannot give \(users) users \(minimumRatingsPerUser) ratings each; "
+                + "raise records to at least \(users) × \(minimumRatingsPerUser) or lower users or the minimum")
+        }
+        guard items <= records else {
+            throw fail("items", "\(items) items need at least as many records (have \(records)); lower items or raise records")
+        }
+        guard UInt64(items) <= maximumItemID else {
+            throw fail("maximumItemID", "\(maximumItemID) leaves no room for \(items) distinct item IDs; set it to at least \(items)")
+        }
+        guard maximumItemID <= UInt64(UInt32.max) else {
+            throw fail("maximumItemID", "\(maximumItemID) must be at most \(UInt32.max)")
+        }
+        let levels = ratingScale.levels.count
+        guard ratingHistogram.count == levels else {
+            throw fail("ratingHistogram", "has \(ratingHistogram.count) entries, \(ratingScale.rawValue) needs \(levels) (lowest star first)")
+        }
+        guard ratingHistogram.allSatisfy({ $0.isFinite && $0 >= 0 }), ratingHistogram.reduce(0, +) > 0 else {
+            throw fail("ratingHistogram", "\(ratingHistogram) must be non-negative weights with a positive sum")
+        }
+        guard lastTimestamp >= firstTimestamp,
+              !lastTimestamp.subtractingReportingOverflow(firstTimestamp).overflow else {
+            throw fail("lastTimestamp", "\(lastTimestamp) must not precede firstTimestamp \(firstTimestamp)")
+        }
+        guard latentDimension >= 1, latentDimension <= 1024 else {
+            throw fail("latentDimension", "\(latentDimension) must be in 1...1024")
+        }
+        for (name, value) in [("userBiasScale", userBiasScale), ("itemBiasScale", itemBiasScale),
+                              ("interactionScale", interactionScale), ("noise", noise),
+                              ("userActivitySpread", userActivitySpread), ("itemPopularitySpread", itemPopularitySpread)] {
+            guard value.isFinite, value >= 0 else { throw fail(name, "\(value) must be a finite number ≥ 0") }
+        }
+        guard userBiasScale + itemBiasScale + interactionScale + noise > 0 else {
+            throw fail("noise", "every term of the hidden model is 0; give at least one a positive scale")
+        }
+        for (name, value) in [("popularityRatingCorrelation", popularityRatingCorrelation),
+                              ("popularItemsArriveEarly", popularItemsArriveEarly),
+                              ("activeUsersArriveEarly", activeUsersArriveEarly)] {
+            guard value >= -1, value <= 1 else { throw fail(name, "\(value) must be in -1...1") }
+        }
+        for (name, value) in [("maximumUserCoverage", maximumUserCoverage), ("maximumItemCoverage", maximumItemCoverage)] {
+            guard value > 0, value <= 1 else { throw fail(name, "\(value) must be in (0, 1]") }
+        }
+        guard initialUsers >= 1, initialUsers <= users else {
+            throw fail("initialUsers", "\(initialUsers) must be in 1...\(users)")
+        }
+        guard initialItems >= 1, initialItems <= items else {
+            throw fail("initialItems", "\(initialItems) must be in 1...\(items)")
+        }
+        guard userArrivalPace > 0, userArrivalPace < 1 else {
+            throw fail("userArrivalPace", "\(userArrivalPace) must be strictly between 0 and 1 (0.9 is a good start)")
+        }
+        guard itemArrivalEnd >= 0, itemArrivalEnd <= 1 else {
+            throw fail("itemArrivalEnd", "\(itemArrivalEnd) must be in 0...1 (a share of the stream)")
+        }
+        guard maximumItemRedraws >= 0, maximumItemRedraws <= 1000 else {
+            throw fail("maximumItemRedraws", "\(maximumItemRedraws) must be in 0...1000")
+        }
+    }
+}
+
+// MARK: - Presets
+
+/// Synthetic streams at the scale of real MovieLens datasets.
+public enum SyntheticPreset: String, CaseIterable, Codable, Sendable {
+    /// ml-100k-like: 100,000 whole-star ratings, 943 users, 1,682 items.
+    case small
+    /// ml-20m-like: 20,000,263 half-star ratings, 138,493 users, 26,744 items.
+    case ml20m = "ml-20m"
+    /// ml-latest-like (2018): 27,753,444 half-star ratings, 283,228 users, 53,889 items.
+    case mlLatest = "ml-latest"
+
+    /// The real dataset this preset imitates.
+    public var published: PublishedStatistics {
+        switch self {
+        case .small: return .ml100k
+        case .ml20m: return .ml20m
+        case .mlLatest: return .mlLatest
+        }
+    }
+
+    /// Counts, histogram and time span of `published`; popularity shapes
+    /// chosen to resemble the real medians and maxima.
+    public var spec: SyntheticSpec {
+        let p = published
+        switch self {
+        case .small:
+            return SyntheticSpec(
+                records: p.records, users: p.users, items: p.items, minimumRatingsPerUser: 20,
+                ratingScale: .wholeStars, ratingHistogram: p.ratingCounts.map(Double.init),
+                firstTimestamp: p.firstTimestamp, lastTimestamp: p.lastTimestamp,
+                userActivitySpread: 1.3, itemPopularitySpread: 1.45, maximumItemCoverage: 0.5,
+                activeUsersArriveEarly: 0.3, initialUsers: 10, initialItems: 1_000,
+                maximumItemID: UInt64(p.items))
+        case .ml20m:
+            return SyntheticSpec(
+                records: p.records, users: p.users, items: p.items, minimumRatingsPerUser: 20,
+                ratingScale: .halfStars, ratingHistogram: p.ratingCounts.map(Double.init),
+                firstTimestamp: p.firstTimestamp, lastTimestamp: p.lastTimestamp,
+                userActivitySpread: 1.35, itemPopularitySpread: 2.6,
+                initialUsers: 50, initialItems: 5_000, maximumItemID: 131_262)
+        case .mlLatest:
+            return SyntheticSpec(
+                records: p.records, users: p.users, items: p.items, minimumRatingsPerUser: 1,
+                ratingScale: .halfStars, ratingHistogram: p.ratingCounts.map(Double.init),
+                firstTimestamp: p.firstTimestamp, lastTimestamp: p.lastTimestamp,
+                userActivitySpread: 1.6, itemPopularitySpread: 2.8,
+                initialUsers: 50, initialItems: 10_000, maximumItemID: 193_886)
+        }
+    }
+}
+
+// MARK: - Published statistics
+
+/// Counts of a real MovieLens ratings file, as GroupLens distributes it.
+public struct PublishedStatistics: Codable, Sendable, Equatable {
+    public var dataset: String
+    public var records: Int
+    public var users: Int
+    public var items: Int
+    /// The rating values, lowest first, and how many ratings have each.
+    public var ratingLevels: [Float]
+    public var ratingCounts: [Int]
+    public var firstTimestamp: Int64
+    public var lastTimestamp: Int64
+
+    /// Share of each rating level.
+    public var ratingFractions: [Double] {
+        let total = Double(ratingCounts.reduce(0, +))
+        return ratingCounts.map { Double($0) / total }
+    }
+
+    /// ml-100k `u.data`: 1997-09-20 … 1998-04-22.
+    public static let ml100k = PublishedStatistics(
+        dataset: "ml-100k", records: 100_000, users: 943, items: 1_682,
+        ratingLevels: RatingScale.wholeStars.levels,
+        ratingCounts: [6_110, 11_370, 27_145, 34_174, 21_201],
+        firstTimestamp: 874_724_710, lastTimestamp: 893_286_638)
+
+    /// ml-20m `ratings.csv`: 1995-01-09 … 2015-03-31.
+    public static let ml20m = PublishedStatistics(
+        dataset: "ml-20m", records: 20_000_263, users: 138_493, items: 26_744,
+        ratingLevels: RatingScale.halfStars.levels,
+        ratingCounts: [239_125, 680_732, 279_252, 1_430_997, 883_398,
+                       4_291_193, 2_200_156, 5_561_926, 1_534_824, 2_898_660],
+        firstTimestamp: 789_652_004, lastTimestamp: 1_427_784_002)
+
+    /// ml-latest `ratings.csv` (September 2018 release): 1995-01-09 … 2018-09-26.
+    public static let mlLatest = PublishedStatistics(
+        dataset: "ml-latest", records: 27_753_444, users: 283_228, items: 53_889,
+        ratingLevels: RatingScale.halfStars.levels,
+        ratingCounts: [442_388, 886_233, 441_354, 1_850_627, 1_373_419,
+                       5_515_668, 3_404_360, 7_394_710, 2_373_550, 4_071_135],
+        firstTimestamp: 789_652_004, lastTimestamp: 1_537_945_149)
+}
