@@ -35,6 +35,8 @@ public struct StreamSummary: Codable, Sendable {
     public var lastTimestamp: Int64
     /// Share of records whose label is positive in the binary task (rating > 3.5).
     public var positiveShare: Double
+    /// For a synthetic stream, the real data set its preset imitates.
+    public var published: PublishedStatistics?
 
     public init(_ stream: StreamFile) {
         path = stream.path
@@ -70,6 +72,7 @@ public struct StreamSummary: Codable, Sendable {
         firstTimestamp = records > 0 ? stream.timestamps[0] : 0
         lastTimestamp = records > 0 ? stream.timestamps[records - 1] : 0
         positiveShare = records > 0 ? Double(positive) / Double(records) : 0
+        published = SyntheticPreset.of(source: source)?.published
     }
 }
 

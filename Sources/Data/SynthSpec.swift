@@ -247,6 +247,14 @@ public enum SyntheticPreset: String, CaseIterable, Codable, Sendable {
     /// ml-latest-like (2018): 27,753,444 half-star ratings, 283,228 users, 53,889 items.
     case mlLatest = "ml-latest"
 
+    /// The preset a synthetic stream was made from, read from its header's
+    /// source ("synth --preset NAME …"), or nil.
+    public static func of(source: String) -> SyntheticPreset? {
+        let words = source.split(separator: " ")
+        guard words.first == "synth", let i = words.firstIndex(of: "--preset"), i + 1 < words.count else { return nil }
+        return SyntheticPreset(rawValue: String(words[i + 1]))
+    }
+
     /// The real dataset this preset imitates.
     public var published: PublishedStatistics {
         switch self {

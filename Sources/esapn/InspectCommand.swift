@@ -49,6 +49,24 @@ struct InspectCommand: ParsableCommand {
         out += "\n\nratings per ID at the end of the stream"
         out += freq("users", s.userFrequency)
         out += freq("items", s.itemFrequency)
+        if let p = s.published {
+            out += "\n\nbeside the real \(p.dataset) (published figures)"
+            func row(_ name: String, _ mine: Int, _ real: Int) -> String {
+                "\n  " + name.padding(toLength: 9, withPad: " ", startingAt: 0)
+                    + String(mine).leftPadded(12) + String(real).leftPadded(12)
+            }
+            out += "\n  " + "".padding(toLength: 9, withPad: " ", startingAt: 0) + "this stream".leftPadded(12) + "real".leftPadded(12)
+            out += row("records", s.records, p.records) + row("users", s.users, p.users) + row("items", s.items, p.items)
+            for (level, fraction) in zip(p.ratingLevels, p.ratingFractions) {
+                let key = ratingLabel(level)
+                out += "\n  " + ("rating " + key).padding(toLength: 11, withPad: " ", startingAt: 0)
+                    + String(format: "%9.2f%%  %9.2f%%", 100 * (s.ratingHistogram[key] ?? 0), 100 * fraction)
+            }
+        }
         return out
     }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }

@@ -87,7 +87,7 @@ final class SynthCSVTests: XCTestCase {
         var raw = RawRatings()
         raw.append(user: 1, item: 2, rating: 3, timestamp: 4)
         XCTAssertThrowsError(try writeMovieLensCSV(raw, to: url)) { error in
-            XCTAssertTrue(error is MovieLensCSVError, "\(error)")
+            XCTAssertTrue(error is DataError, "\(error)")
             XCTAssertTrue("\(error)".contains(url.path), "\(error)")
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
