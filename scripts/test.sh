@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --tests
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export ESAPN_BIN="$PWD/.build/release/esapn"
-swift test -c release --skip-build "$@"
+swift test -c release --skip-build --disable-swift-testing "$@"
