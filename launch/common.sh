@@ -35,9 +35,30 @@ common_mpirun_args() {
         mpirun_args+=(--allow-run-as-root)
     fi
     mpirun_args+=(-x OPENBLAS_NUM_THREADS=1)
+    choose_blas_core
+    if [[ -n ${OPENBLAS_CORETYPE:-} ]]; then
+        mpirun_args+=(-x "OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE")
+    fi
     if [[ -n ${ESAPN_MPIRUN_ARGS:-} ]]; then
         local extra
         read -r -a extra <<<"$ESAPN_MPIRUN_ARGS"
         mpirun_args+=("${extra[@]}")
+    fi
+}
+
+# OpenBLAS 0.3.21 (Debian 12) does not know recent Intel CPUs and falls back
+# to its SSE3 "Prescott" kernels: 4× slower matrix products, 2.5× slower
+# training (BENCHMARKS.md). Unless OPENBLAS_CORETYPE is set already (or
+# ESAPN_KEEP_BLAS_CORE=1), pick the kernels this launching machine's CPU
+# supports: SkylakeX with AVX-512, Haswell with AVX2. In a cluster the nodes
+# should be alike; set OPENBLAS_CORETYPE yourself if they are not.
+choose_blas_core() {
+    [[ -n ${OPENBLAS_CORETYPE:-} || ${ESAPN_KEEP_BLAS_CORE:-0} == 1 ]] && return 0
+    local flags
+    flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
+    if [[ $flags == *" avx512f "* && $flags == *" avx512bw "* && $flags == *" avx512vl "* && $flags == *" avx512dq "* ]]; then
+        export OPENBLAS_CORETYPE=SkylakeX
+    elif [[ $flags == *" avx2 "* && $flags == *" fma "* ]]; then
+        export OPENBLAS_CORETYPE=Haswell
     fi
 }

@@ -141,6 +141,7 @@ struct TrainCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let trainer = opened!
+        if comm.rank == 0, let warning = BLASAdvice.warning() { writeToStandardError(warning) }
         let clock = ContinuousClock()
         let start = clock.now
         let line = ProgressLine(enabled: comm.rank == 0 && !quiet && counter == nil && isatty(2) != 0)
