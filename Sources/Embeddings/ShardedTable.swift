@@ -10,6 +10,10 @@
 import Comm
 import Kernels
 
+extension EmbeddingSide {
+    public var name: String { self == .user ? "users" : "items" }
+}
+
 public final class ShardedTable {
     public let side: EmbeddingSide
     public let sharding: Sharding
@@ -85,10 +89,8 @@ public final class ShardedTable {
     private let valueSend: UnsafeMutableRawPointer
     private let valueReceive: UnsafeMutableRawPointer
 
-    // MARK: Collective counts (bytes), one per rank
-    private let sendCounts, sendOffsets, receiveCounts, receiveOffsets: UnsafeMutableBufferPointer<Int>
-    private let replySendCounts, replySendOffsets, replyReceiveCounts, replyReceiveOffsets: UnsafeMutableBufferPointer<Int>
-    private let valueSendCounts, valueSendOffsets, valueReceiveCounts, valueReceiveOffsets: UnsafeMutableBufferPointer<Int>
+    // MARK: The three exchanges' byte counts: requests to owners, replies (and gradients back), per-record values
+    private let requests, replies, recordValues: ExchangePlan
 
     public init(side: EmbeddingSide, totalIDs: Int, widths: [Int], comm: any Communicator, seed: UInt64,
                 maxSlice: Int, maxBatch: Int, attachmentWidth: Int = 0) {
@@ -140,14 +142,9 @@ public final class ShardedTable {
         distinctRecordStart = ints(maxSlice + 1, Int32(0))
         valueSend = .allocate(byteCount: max(1, 8 * maxSlice), alignment: 64)
         valueReceive = .allocate(byteCount: max(1, 8 * maxBatch), alignment: 64)
-        func counts() -> UnsafeMutableBufferPointer<Int> {
-            let b = UnsafeMutableBufferPointer<Int>.allocate(capacity: comm.size)
-            b.initialize(repeating: 0)
-            return b
-        }
-        sendCounts = counts(); sendOffsets = counts(); receiveCounts = counts(); receiveOffsets = counts()
-        replySendCounts = counts(); replySendOffsets = counts(); replyReceiveCounts = counts(); replyReceiveOffsets = counts()
-        valueSendCounts = counts(); valueSendOffsets = counts(); valueReceiveCounts = counts(); valueReceiveOffsets = counts()
+        requests = ExchangePlan(ranks: comm.size)
+        replies = ExchangePlan(ranks: comm.size)
+        recordValues = ExchangePlan(ranks: comm.size)
     }
 
     deinit {
@@ -160,9 +157,6 @@ public final class ShardedTable {
         rowSend.deallocate(); gradientReceive.deallocate(); ownedGradient.deallocate(); ownedGradientOffset.deallocate()
         overrideSize.deallocate(); overrideRows.deallocate()
         recordsByDistinct.deallocate(); distinctRecordStart.deallocate(); valueSend.deallocate(); valueReceive.deallocate()
-        for b in [sendCounts, sendOffsets, receiveCounts, receiveOffsets,
-                  replySendCounts, replySendOffsets, replyReceiveCounts, replyReceiveOffsets,
-                  valueSendCounts, valueSendOffsets, valueReceiveCounts, valueReceiveOffsets] { b.deallocate() }
     }
 
     /// Bytes of the exchange's own buffers (not rows): reported beside the store.
@@ -195,30 +189,26 @@ public final class ShardedTable {
             recordDistinct[k] = Int32(d)
         }
         // Group by owner (counting sort), 8 bytes (ID, frequency) per request.
-        for p in 0..<P { sendCounts[p] = 0 }
-        for d in 0..<distinctCount { sendCounts[sharding.owner(of: Int(distinctIDs[d]))] += 1 }
+        let counts = requests.sendCounts, offsets = requests.sendOffsets
+        for p in 0..<P { counts[p] = 0 }
+        for d in 0..<distinctCount { counts[sharding.owner(of: Int(distinctIDs[d]))] += 1 }
         var running = 0
-        for p in 0..<P { sendOffsets[p] = running; running += sendCounts[p] }
+        for p in 0..<P { offsets[p] = running; running += counts[p] }
         for d in 0..<distinctCount {
             let p = sharding.owner(of: Int(distinctIDs[d]))
-            let pos = sendOffsets[p]
-            sendOffsets[p] += 1
+            let pos = offsets[p]
+            offsets[p] += 1
             distinctAtPosition[pos] = Int32(d)
             requestSend[2 * pos] = UInt32(distinctIDs[d])
             requestSend[2 * pos + 1] = distinctFrequency[d]
         }
         running = 0
-        for p in 0..<P { sendOffsets[p] = running * 8; running += sendCounts[p]; sendCounts[p] *= 8 }
-        comm.allToAll(send: UnsafeBufferPointer(sendCounts), receive: receiveCounts)
-        running = 0
-        for p in 0..<P { receiveOffsets[p] = running; running += receiveCounts[p] }
-        precondition(running <= 8 * maxBatch, "owner received \(running / 8) requests, more than the batch of \(maxBatch)")
-        comm.allToAllV(send: UnsafeRawBufferPointer(start: requestSend, count: 8 * distinctCount),
-                       sendCounts: UnsafeBufferPointer(sendCounts), sendOffsets: UnsafeBufferPointer(sendOffsets),
-                       receive: UnsafeMutableRawBufferPointer(start: requestReceive, count: 8 * maxBatch),
-                       receiveCounts: UnsafeBufferPointer(receiveCounts), receiveOffsets: UnsafeBufferPointer(receiveOffsets))
+        for p in 0..<P { offsets[p] = running * 8; running += counts[p]; counts[p] *= 8 }
+        let received = requests.run(comm, send: requestSend, sendBytes: 8 * distinctCount,
+                                    receive: requestReceive, capacity: 8 * maxBatch,
+                                    "requests to the owners of \(side.name)")
         // Owner: merge requests from all ranks, keeping each ID's largest frequency.
-        entryCount = running / 8
+        entryCount = received / 8
         ownedCount = 0
         for e in 0..<entryCount {
             let local = sharding.local(of: Int(requestReceive[2 * e]))
@@ -273,8 +263,8 @@ public final class ShardedTable {
         var byte = 0
         var e = 0
         for p in 0..<P {
-            replySendOffsets[p] = byte
-            let end = e + receiveCounts[p] / 8
+            replies.sendOffsets[p] = byte
+            let end = e + requests.receiveCounts[p] / 8
             while e < end {
                 let o = Int(entryOwned[e])
                 let size: Int
@@ -297,15 +287,10 @@ public final class ShardedTable {
                 byte += entryBytes(w)
                 e += 1
             }
-            replySendCounts[p] = byte - replySendOffsets[p]
+            replies.sendCounts[p] = byte - replies.sendOffsets[p]
         }
-        comm.allToAll(send: UnsafeBufferPointer(replySendCounts), receive: replyReceiveCounts)
-        var running = 0
-        for p in 0..<P { replyReceiveOffsets[p] = running; running += replyReceiveCounts[p] }
-        comm.allToAllV(send: UnsafeRawBufferPointer(start: rowSend, count: byte),
-                       sendCounts: UnsafeBufferPointer(replySendCounts), sendOffsets: UnsafeBufferPointer(replySendOffsets),
-                       receive: UnsafeMutableRawBufferPointer(start: rowReceive, count: maxSlice * entryBytes(maxWidth)),
-                       receiveCounts: UnsafeBufferPointer(replyReceiveCounts), receiveOffsets: UnsafeBufferPointer(replyReceiveOffsets))
+        let running = replies.run(comm, send: rowSend, sendBytes: byte, receive: rowReceive,
+                                  capacity: maxSlice * entryBytes(maxWidth), "rows of \(side.name)")
         // Requester: replies arrive grouped by owner, in this rank's send order.
         byte = 0
         for pos in 0..<distinctCount {
@@ -328,10 +313,8 @@ public final class ShardedTable {
     /// Sends each distinct row's gradient (written through `distinctGradient`)
     /// to its owner, which sums the contributions of all ranks per row.
     public func returnGradients() {
-        comm.allToAllV(send: UnsafeRawBufferPointer(start: gradientSend, count: maxSlice * entryBytes(maxWidth)),
-                       sendCounts: UnsafeBufferPointer(replyReceiveCounts), sendOffsets: UnsafeBufferPointer(replyReceiveOffsets),
-                       receive: UnsafeMutableRawBufferPointer(start: gradientReceive, count: maxBatch * entryBytes(maxWidth)),
-                       receiveCounts: UnsafeBufferPointer(replySendCounts), receiveOffsets: UnsafeBufferPointer(replySendOffsets))
+        replies.runBack(comm, send: gradientSend, sendCapacity: maxSlice * entryBytes(maxWidth),
+                        receive: gradientReceive, capacity: maxBatch * entryBytes(maxWidth))
         var offset = 0
         for o in 0..<ownedCount {
             ownedGradientOffset[o] = offset
@@ -399,8 +382,8 @@ public final class ShardedTable {
         var byte = 0
         var pos = 0
         for p in 0..<P {
-            valueSendOffsets[p] = byte
-            let end = pos + sendCounts[p] / 8
+            recordValues.sendOffsets[p] = byte
+            let end = pos + requests.sendCounts[p] / 8
             while pos < end {
                 let d = Int(distinctAtPosition[pos])
                 let lo = Int(distinctRecordStart[d]), hi = Int(distinctRecordStart[d + 1])
@@ -410,15 +393,10 @@ public final class ShardedTable {
                 byte += 4 + 4 * (hi - lo)
                 pos += 1
             }
-            valueSendCounts[p] = byte - valueSendOffsets[p]
+            recordValues.sendCounts[p] = byte - recordValues.sendOffsets[p]
         }
-        comm.allToAll(send: UnsafeBufferPointer(valueSendCounts), receive: valueReceiveCounts)
-        var running = 0
-        for p in 0..<P { valueReceiveOffsets[p] = running; running += valueReceiveCounts[p] }
-        comm.allToAllV(send: UnsafeRawBufferPointer(start: valueSend, count: byte),
-                       sendCounts: UnsafeBufferPointer(valueSendCounts), sendOffsets: UnsafeBufferPointer(valueSendOffsets),
-                       receive: UnsafeMutableRawBufferPointer(start: valueReceive, count: 8 * maxBatch),
-                       receiveCounts: UnsafeBufferPointer(valueReceiveCounts), receiveOffsets: UnsafeBufferPointer(valueReceiveOffsets))
+        recordValues.run(comm, send: valueSend, sendBytes: byte, receive: valueReceive, capacity: 8 * maxBatch,
+                   "per-record values of \(side.name)")
         byte = 0
         for e in 0..<entryCount {
             let c = Int((valueReceive + byte).load(as: Int32.self))

@@ -1,0 +1,48 @@
+// The byte counts and offsets of one personalised exchange between all ranks
+// (one entry per rank each way), and the two steps every exchange of the
+// sharded table takes: exchange the counts, then move the bytes.
+import Comm
+
+final class ExchangePlan {
+    /// Bytes this rank sends to each rank, and where they start in its send buffer (callers fill both).
+    let sendCounts, sendOffsets: UnsafeMutableBufferPointer<Int>
+    /// Bytes this rank receives from each rank, and where they land (filled by `run`).
+    let receiveCounts, receiveOffsets: UnsafeMutableBufferPointer<Int>
+
+    init(ranks: Int) {
+        func counts() -> UnsafeMutableBufferPointer<Int> {
+            let b = UnsafeMutableBufferPointer<Int>.allocate(capacity: ranks)
+            b.initialize(repeating: 0)
+            return b
+        }
+        sendCounts = counts(); sendOffsets = counts(); receiveCounts = counts(); receiveOffsets = counts()
+    }
+
+    deinit { for b in [sendCounts, sendOffsets, receiveCounts, receiveOffsets] { b.deallocate() } }
+
+    /// Sends every rank its counts, lays what arrives out contiguously in rank
+    /// order, and moves the bytes. Returns the bytes received.
+    @discardableResult
+    func run(_ comm: any Communicator, send: UnsafeRawPointer, sendBytes: Int,
+             receive: UnsafeMutableRawPointer, capacity: Int, _ what: @autoclosure () -> String) -> Int {
+        comm.allToAll(send: UnsafeBufferPointer(sendCounts), receive: receiveCounts)
+        var running = 0
+        for p in 0..<receiveCounts.count { receiveOffsets[p] = running; running += receiveCounts[p] }
+        precondition(running <= capacity, "\(what()): \(running) bytes arrive for a buffer of \(capacity)")
+        comm.allToAllV(send: UnsafeRawBufferPointer(start: send, count: sendBytes),
+                       sendCounts: UnsafeBufferPointer(sendCounts), sendOffsets: UnsafeBufferPointer(sendOffsets),
+                       receive: UnsafeMutableRawBufferPointer(start: receive, count: capacity),
+                       receiveCounts: UnsafeBufferPointer(receiveCounts), receiveOffsets: UnsafeBufferPointer(receiveOffsets))
+        return running
+    }
+
+    /// Moves bytes back along the pairs of the last `run`, with the same
+    /// layout on both sides (no counts to exchange).
+    func runBack(_ comm: any Communicator, send: UnsafeRawPointer, sendCapacity: Int,
+                 receive: UnsafeMutableRawPointer, capacity: Int) {
+        comm.allToAllV(send: UnsafeRawBufferPointer(start: send, count: sendCapacity),
+                       sendCounts: UnsafeBufferPointer(receiveCounts), sendOffsets: UnsafeBufferPointer(receiveOffsets),
+                       receive: UnsafeMutableRawBufferPointer(start: receive, count: capacity),
+                       receiveCounts: UnsafeBufferPointer(sendCounts), receiveOffsets: UnsafeBufferPointer(sendOffsets))
+    }
+}
