@@ -162,8 +162,17 @@ public final class ShardedTable {
     /// Bytes of the exchange's own buffers (not rows): reported beside the store.
     public var scratchBytes: Int {
         let entry = entryBytes(maxWidth)
-        return totalIDs * 4 + store.localCount * 4 + maxSlice * (4 * 5 + 16 + 8 + 2 * entry)
-            + maxBatch * (8 + 4 * 3 + 2 * entry + 8 * maxWidth + 8 + 4 + 8) + maxSlice * 16
+        // Markers over every global ID (distinctOf) and every local ID (ownedOf).
+        let markers = 4 * totalIDs + 4 * store.localCount
+        // Per slice record: four Int32 columns, four pointer columns, the send
+        // position, the request, rows in and gradients out, the record grouping, values out.
+        let slice = maxSlice * (16 + 32 + 4 + 8 + 2 * entry + 4 + 4 + 8) + 4
+        // Per request an owner may receive: the request, owned index columns, rows out and
+        // gradients in, summed gradients and override rows, gradient offsets, override
+        // sizes, attachment gradients, values in.
+        let owner = maxBatch * (8 + 12 + 2 * entry + 8 * maxWidth + 8 + 4 + 4 * attachmentWidth + 8)
+        let plans = 3 * 4 * sharding.ranks * 8
+        return markers + slice + owner + plans
     }
 
     // MARK: - 1. Requests

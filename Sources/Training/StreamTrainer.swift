@@ -76,13 +76,12 @@ public final class StreamTrainer {
         // The model's pieces: how rows are stored, how they become embeddings, who decides.
         var layout = ParameterLayout()
         var policyLayout = ParameterLayout()
-        let storedWidths: [Int]
+        let storedWidths = config.storedWidths
         var attachment = 0
         var makeFormer: [(Int) -> any EmbeddingFormer] = []
-        var makePolicy: [(Int, ShardedTable) -> any SelectionPolicy] = []
+        var makePolicy: [(ShardedTable) -> any SelectionPolicy] = []
         switch config.model {
         case .fixed, .esapn:
-            storedWidths = config.storedWidths
             let chains = sideNames.map { HardSelectionParameters(side: $0, widths: storedWidths, layout: &layout) }
             makeFormer = chains.map { c in { HardSelectionEmbedding(parameters: c, maxSlice: $0) } }
             if config.model == .esapn {
@@ -92,23 +91,22 @@ public final class StreamTrainer {
                 }
                 makePolicy = EmbeddingSide.allCases.map { side in
                     let s = Int(side.rawValue)
-                    return { _, table in
+                    return { table in
                         ESAPNPolicy(side: side, parameters: nets[s], state: config.policyState, chain: chains[s],
                                     rewardWindow: config.rewardWindow, localCount: table.store.localCount,
                                     maxBatch: config.batchSize, seed: config.seed)
                     }
                 }
             } else {
-                makePolicy = [{ _, _ in FixedPolicy() }, { _, _ in FixedPolicy() }]
+                makePolicy = [{ _ in FixedPolicy() }, { _ in FixedPolicy() }]
             }
         case .darts, .autoemb:
             let candidates = sideNames.map { SoftSelectionParameters(side: $0, widths: config.sizes, layout: &layout) }
-            storedWidths = [candidates[0].rowWidth]
             attachment = config.sizes.count
             makeFormer = candidates.map { c in { SoftSelectionEmbedding(parameters: c, maxSlice: $0) } }
             if config.model == .darts {
                 makePolicy = [0, 1].map { _ in
-                    { _, table in
+                    { table in
                         DARTSPolicy(candidates: config.sizes.count, localCount: table.store.localCount,
                                     learningRate: config.policyLearningRate, optimizer: config.rowOptimizer)
                     }
@@ -119,7 +117,7 @@ public final class StreamTrainer {
                                              layout: &policyLayout)
                 }
                 makePolicy = nets.map { net in
-                    { _, table in AutoEmbPolicy(parameters: net, localCount: table.store.localCount, maxBatch: config.batchSize) }
+                    { table in AutoEmbPolicy(parameters: net, localCount: table.store.localCount, maxBatch: config.batchSize) }
                 }
             }
         }
@@ -135,7 +133,7 @@ public final class StreamTrainer {
         // so creating rows never grows a slab inside the per-batch path.
         for table in tables { table.store.reserve(rows: table.store.localCount, size: 0) }
         formers = makeFormer.map { $0(sliceCapacity) }
-        policies = [makePolicy[0](0, tables[0]), makePolicy[1](1, tables[1])]
+        policies = [makePolicy[0](tables[0]), makePolicy[1](tables[1])]
         head = DenseHead(parameters: headParameters, task: config.task, maxSlice: sliceCapacity)
         context = PolicyContext(arena: arena, policyArena: policyArena, comm: comm)
         metrics = Metrics(batches: batches, testStart: config.testStart(records: stream.count))
