@@ -60,9 +60,6 @@ final class Slab {
         }
     }
 
-    /// Chunks allocated so far (for the allocation accounting of the hot path).
-    var allocatedChunks: Int { chunkCount }
-
     /// Takes a slot (reusing a freed one first). Moments are zeroed; values are left for the caller.
     func allocate() -> Int {
         let slot: Int
@@ -182,10 +179,6 @@ public final class RowStore {
         precondition(rows >= 0 && size >= 0 && size < widths.count, "reserving \(rows) rows at width index \(size)")
         slabs[size].reserve(rows)
     }
-
-    /// Chunks allocated by all slabs so far: after `reserve`, only enlargement
-    /// into a wider slab allocates (one chunk per ~16 KiB of values).
-    public var allocatedChunks: Int { slabs.reduce(0) { $0 + $1.allocatedChunks } }
 
     /// Moves `local`'s row to width index `size`: `fill(old, new)` writes the
     /// new values from the old ones, then the old slot is freed. Moments start at zero.

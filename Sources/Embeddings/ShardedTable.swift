@@ -249,14 +249,19 @@ public final class ShardedTable {
                 let values = store.create(local, size: initialSize, step: readStep)
                 initialiseRow(values, width: store.widths[initialSize], globalID: sharding.global(of: local))
             } else {
-                let from = Int(store.lastStep[local])
-                if from < readStep {
-                    let r = store.row(local)
-                    optimizer.catchUp(values: r.values, m: r.m, v: r.v, width: r.width, lastStep: from, to: readStep)
-                    store.lastStep[local] = Int32(readStep)
-                }
+                catchUp(local, to: readStep, optimizer)
             }
         }
+    }
+
+    /// Brings `local`'s row from its last step to step `t` (catch-up Adam's missed steps).
+    @inline(__always)
+    private func catchUp(_ local: Int, to t: Int, _ optimizer: RowAdam) {
+        let from = Int(store.lastStep[local])
+        guard from < t else { return }
+        let r = store.row(local)
+        optimizer.catchUp(values: r.values, m: r.m, v: r.v, width: r.width, lastStep: from, to: t)
+        store.lastStep[local] = Int32(t)
     }
 
     /// A fresh row: N(0, 1) as PyTorch's nn.Embedding, keyed by the global ID.
@@ -357,13 +362,8 @@ public final class ShardedTable {
 
     /// Brings every row this rank owns to step `t` (end of stream, checkpoint).
     public func catchUpAll(optimizer: RowAdam, to t: Int) {
-        for local in 0..<store.localCount {
-            guard store.sizeIndex(of: local) != nil else { continue }
-            let from = Int(store.lastStep[local])
-            guard from < t else { continue }
-            let r = store.row(local)
-            optimizer.catchUp(values: r.values, m: r.m, v: r.v, width: r.width, lastStep: from, to: t)
-            store.lastStep[local] = Int32(t)
+        for local in 0..<store.localCount where store.sizeIndex(of: local) != nil {
+            catchUp(local, to: t, optimizer)
         }
     }
 

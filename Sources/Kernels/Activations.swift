@@ -61,3 +61,16 @@ public func tanhBackward(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<
         dinp[i] += (1 - y * y) * dout[i]
     }
 }
+
+// MARK: - softmax
+
+/// `out[j] = exp(inp[j] − max) / Σ exp(inp[k] − max)` over `count` values;
+/// `out` may alias `inp`.
+@inline(__always)
+public func softmax(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count: Int) {
+    var hi = inp[0]
+    for j in 1..<max(1, count) { hi = max(hi, inp[j]) }
+    var sum: Float = 0
+    for j in 0..<count { out[j] = expf(inp[j] - hi); sum += out[j] }
+    for j in 0..<count { out[j] /= sum }
+}

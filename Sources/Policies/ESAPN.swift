@@ -76,13 +76,7 @@ public final class ESAPNPolicy: SelectionPolicy {
             if state.lastLoss { x[c] = history.last(local) }
         }
         network.forward(states: m, arena: context.policyArena, comm: context.comm)
-        for o in 0..<m {
-            let z0 = network.logits[2 * o], z1 = network.logits[2 * o + 1]
-            let hi = max(z0, z1)
-            let e0 = expf(z0 - hi), e1 = expf(z1 - hi)
-            probabilities[2 * o] = e0 / (e0 + e1)
-            probabilities[2 * o + 1] = e1 / (e0 + e1)
-        }
+        for o in 0..<m { softmax(out: probabilities + 2 * o, inp: network.logits + 2 * o, count: 2) }
     }
 
     /// The row one size up: W_{k→k+1} e + b, with the side's learned transform (Eq. 1).
@@ -96,18 +90,15 @@ public final class ESAPNPolicy: SelectionPolicy {
 
     /// Argmax actions; enlarges rows permanently (the old slot is freed, the
     /// new row starts with zero moments at `readStep`).
-    public func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int) -> Int {
+    public func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int) {
         evaluate(table, context: context)
-        var enlarged = 0
         for o in 0..<table.ownedCount {
             let k = Int(sizeIndex[o])
             guard k + 1 < sizes, network.logits[2 * o + 1] > network.logits[2 * o] else { continue }
             table.store.resize(Int(table.ownedLocal[o]), to: k + 1, step: readStep) { old, new in
                 enlarge(old, from: k, into: new, arena: context.arena)
             }
-            enlarged += 1
         }
-        return enlarged
     }
 
     /// Pushes each record's loss into its ID's FIFO, in stream order (collective).
@@ -161,6 +152,3 @@ public final class ESAPNPolicy: SelectionPolicy {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -5,7 +5,7 @@ public final class LossHistory {
     public let window: Int
     public let localCount: Int
     private let losses: UnsafeMutablePointer<Float>
-    /// Losses pushed so far per ID (saturating at `window` is not needed: the head is count % window).
+    /// Losses pushed per ID, kept below 2T (same value mod T, same min with T).
     private let counts: UnsafeMutablePointer<Int32>
 
     public init(window: Int, localCount: Int) {
@@ -24,7 +24,8 @@ public final class LossHistory {
     public func push(_ local: Int, _ loss: Float) {
         let c = Int(counts[local])
         losses[local * window + c % window] = loss
-        counts[local] = Int32(truncatingIfNeeded: c + 1 == Int(Int32.max) ? window + (c + 1) % window : c + 1)
+        // Only min(count, T) and count mod T matter: fold the count back by T once it passes 2T.
+        counts[local] = Int32(c + 1 >= 2 * window ? c + 1 - window : c + 1)
     }
 
     /// Mean of the last min(T, pushed) losses, or nil when none was pushed.

@@ -35,8 +35,8 @@ public protocol SelectionPolicy: AnyObject {
     /// the owner received (collective).
     func learn(_ table: ShardedTable, context: PolicyContext, losses: UnsafePointer<Float>, records n: Int, batch: Int)
     /// Model stage, at the owner, before it answers: choose each ID's
-    /// embedding (collective). Returns how many rows were resized.
-    func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int) -> Int
+    /// embedding (collective).
+    func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int)
     /// Model stage, after the update, with the losses recorded for this rank's records.
     func finishModel(_ table: ShardedTable, losses: UnsafePointer<Float>, records n: Int)
     /// Bytes of per-ID state the policy holds at this owner (for the memory report).
@@ -50,7 +50,7 @@ public final class FixedPolicy: SelectionPolicy {
     public var validationNeedsGradients: Bool { false }
     public func prepareValidation(_ table: ShardedTable, context: PolicyContext, batch: Int) {}
     public func learn(_ table: ShardedTable, context: PolicyContext, losses: UnsafePointer<Float>, records n: Int, batch: Int) {}
-    public func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int) -> Int { 0 }
+    public func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int) {}
     public func finishModel(_ table: ShardedTable, losses: UnsafePointer<Float>, records n: Int) {}
     public var residentBytes: Int { 0 }
 }

@@ -62,9 +62,8 @@ public final class DARTSPolicy: SelectionPolicy {
         }
     }
 
-    public func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int) -> Int {
+    public func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int) {
         catchUp(table, to: batch)
-        return 0
     }
 
     public func finishModel(_ table: ShardedTable, losses: UnsafePointer<Float>, records n: Int) {}
@@ -101,12 +100,7 @@ public final class AutoEmbPolicy: SelectionPolicy {
             let local = Int(table.ownedLocal[o])
             controller.buckets[o] = Int32(FrequencyBuckets.bucket(table.ownedFrequency[o]))
             // The current weights: softmax of the stored logits (uniform at first).
-            let a = table.attachments + local * K, x = controller.extra + o * K
-            var hi = a[0]
-            for j in 1..<K { hi = max(hi, a[j]) }
-            var sum: Float = 0
-            for j in 0..<K { x[j] = expf(a[j] - hi); sum += x[j] }
-            for j in 0..<K { x[j] /= sum }
+            softmax(out: controller.extra + o * K, inp: table.attachments + local * K, count: K)
         }
         controller.forward(states: m, arena: context.policyArena, comm: context.comm)
         for o in 0..<m {
@@ -124,14 +118,10 @@ public final class AutoEmbPolicy: SelectionPolicy {
         controller.backward(dlogits: table.ownedAttachmentGradient, arena: context.policyArena, comm: context.comm)
     }
 
-    public func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int) -> Int {
+    public func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int) {
         assignWeights(table, context: context)
-        return 0
     }
 
     public func finishModel(_ table: ShardedTable, losses: UnsafePointer<Float>, records n: Int) {}
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif

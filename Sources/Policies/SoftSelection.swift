@@ -82,13 +82,7 @@ public final class SoftSelectionEmbedding: EmbeddingFormer {
         distinct = table.distinctCount
         // Per record: softmax of its ID's logits.
         for k in 0..<n {
-            let a = table.distinctAttachment[Int(table.recordDistinct[k])]
-            let w = weights + k * K
-            var hi = a[0]
-            for j in 1..<K { hi = max(hi, a[j]) }
-            var sum: Float = 0
-            for j in 0..<K { w[j] = expf(a[j] - hi); sum += w[j] }
-            for j in 0..<K { w[j] /= sum }
+            softmax(out: weights + k * K, inp: table.distinctAttachment[Int(table.recordDistinct[k])], count: K)
         }
         activated.update(repeating: 0, count: n * top)
         for j in 0..<K {
@@ -156,6 +150,3 @@ public final class SoftSelectionEmbedding: EmbeddingFormer {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -41,9 +41,8 @@ public struct StateNetworkParameters: Sendable {
     public static let frequencyWidth = 32
     public let frequencyTable: ParameterView         // (buckets, 32)
     public let frequencyNorm: BatchNormParameters    // (32)
-    public let hidden: LinearParameters              // (32 + extra, H)
-    public let hiddenNorm: BatchNormParameters       // (H)
-    public let output: LinearParameters              // (H, outputs)
+    /// fc1 (32 + extra, H) → BN(H) → tanh → fc2 (H, outputs).
+    public let block: HiddenBlockParameters
     public let extra: Int
     public var inputs: Int { Self.frequencyWidth + extra }
 
@@ -52,32 +51,29 @@ public struct StateNetworkParameters: Sendable {
         frequencyTable = layout.add("\(name).frequency", shape: [FrequencyBuckets.count, Self.frequencyWidth],
                                     initialiser: .normal(standardDeviation: 1))
         frequencyNorm = layout.addBatchNorm("\(name).norm0", channels: Self.frequencyWidth)
-        hidden = layout.addLinear("\(name).fc1", inFeatures: Self.frequencyWidth + extra, outFeatures: width)
-        hiddenNorm = layout.addBatchNorm("\(name).norm1", channels: width)
-        output = layout.addLinear("\(name).fc2", inFeatures: width, outFeatures: outputs)
+        block = HiddenBlockParameters(name, inputs: Self.frequencyWidth + extra, hidden: width, outputs: outputs,
+                                      layout: &layout)
     }
 }
 
 /// Forward and backward over a batch of states; buffers sized once.
 public final class StateNetwork {
     public let parameters: StateNetworkParameters
-    let width: Int
     public let outputs: Int
     let capacity: Int
     /// Per state: the frequency bucket and the extra inputs (capacity × extra); callers fill them.
     public let buckets: UnsafeMutablePointer<Int32>
     public let extra: UnsafeMutablePointer<Float>
-    let x0, x1, input, h1, h2, h3: UnsafeMutablePointer<Float>
-    let dx0, dx1, dinput, dh1, dh2, dh3: UnsafeMutablePointer<Float>
+    let x0, x1, input, dx0, dx1, dinput: UnsafeMutablePointer<Float>
+    let block: HiddenBlock
     /// (m, outputs).
-    public let logits: UnsafeMutablePointer<Float>
-    let norm0, norm1: BatchNormCache
+    public var logits: UnsafeMutablePointer<Float> { block.out }
+    let norm0: BatchNormCache
     public private(set) var count = 0
 
     public init(parameters: StateNetworkParameters, capacity: Int) {
         self.parameters = parameters
-        width = parameters.hidden.outFeatures
-        outputs = parameters.output.outFeatures
+        outputs = parameters.block.output.outFeatures
         self.capacity = capacity
         let n = max(1, capacity)
         func floats(_ c: Int) -> UnsafeMutablePointer<Float> {
@@ -89,17 +85,14 @@ public final class StateNetwork {
         extra = floats(parameters.extra)
         let F = StateNetworkParameters.frequencyWidth
         x0 = floats(F); x1 = floats(F); input = floats(parameters.inputs)
-        h1 = floats(width); h2 = floats(width); h3 = floats(width)
         dx0 = floats(F); dx1 = floats(F); dinput = floats(parameters.inputs)
-        dh1 = floats(width); dh2 = floats(width); dh3 = floats(width)
-        logits = floats(outputs)
+        block = HiddenBlock(parameters: parameters.block, capacity: n)
         norm0 = BatchNormCache(channels: F)
-        norm1 = BatchNormCache(channels: width)
     }
 
     deinit {
         buckets.deallocate()
-        for p in [extra, x0, x1, input, h1, h2, h3, dx0, dx1, dinput, dh1, dh2, dh3, logits] { p.deallocate() }
+        for p in [extra, x0, x1, input, dx0, dx1, dinput] { p.deallocate() }
     }
 
     /// Logits for `m` states (every rank calls it: BatchNorm is synchronised).
@@ -116,13 +109,7 @@ public final class StateNetwork {
             (input + i * D).update(from: x1 + i * F, count: F)
             if E > 0 { (input + i * D + F).update(from: extra + i * E, count: E) }
         }
-        linearForward(out: h1, inp: input, weight: arena.value(p.hidden.weight), bias: arena.value(p.hidden.bias!),
-                      batch: m, inFeatures: D, outFeatures: width)
-        batchNormForward(out: h2, cache: norm1, inp: h1, gamma: arena.value(p.hiddenNorm.gamma),
-                         beta: arena.value(p.hiddenNorm.beta), batch: m, channels: width, comm: comm)
-        tanhForward(out: h3, inp: h2, count: m * width)
-        linearForward(out: logits, inp: h3, weight: arena.value(p.output.weight), bias: arena.value(p.output.bias!),
-                      batch: m, inFeatures: width, outFeatures: outputs)
+        block.forward(input, rows: m, arena: arena, comm: comm)
     }
 
     /// Adds the gradient for d(logits) = `dlogits` (m, outputs) into `arena`
@@ -130,18 +117,7 @@ public final class StateNetwork {
     public func backward(dlogits: UnsafePointer<Float>, arena: ParameterArena, comm: any Communicator) {
         let m = count, p = parameters
         let F = StateNetworkParameters.frequencyWidth, D = p.inputs
-        dh3.update(repeating: 0, count: m * width)
-        linearBackward(dinp: dh3, dweight: arena.gradient(p.output.weight), dbias: arena.gradient(p.output.bias!),
-                       dout: dlogits, inp: h3, weight: arena.value(p.output.weight), batch: m, inFeatures: width, outFeatures: outputs)
-        dh2.update(repeating: 0, count: m * width)
-        tanhBackward(dinp: dh2, dout: dh3, out: h3, count: m * width)
-        dh1.update(repeating: 0, count: m * width)
-        batchNormBackward(dinp: dh1, dgamma: arena.gradient(p.hiddenNorm.gamma), dbeta: arena.gradient(p.hiddenNorm.beta),
-                          dout: dh2, inp: h1, gamma: arena.value(p.hiddenNorm.gamma), cache: norm1,
-                          batch: m, channels: width, comm: comm)
-        dinput.update(repeating: 0, count: m * D)
-        linearBackward(dinp: dinput, dweight: arena.gradient(p.hidden.weight), dbias: arena.gradient(p.hidden.bias!),
-                       dout: dh1, inp: input, weight: arena.value(p.hidden.weight), batch: m, inFeatures: D, outFeatures: width)
+        block.backward(dout: dlogits, inp: input, dinp: dinput, arena: arena, comm: comm)
         for i in 0..<m { (dx1 + i * F).update(from: dinput + i * D, count: F) }
         dx0.update(repeating: 0, count: m * F)
         batchNormBackward(dinp: dx0, dgamma: arena.gradient(p.frequencyNorm.gamma), dbeta: arena.gradient(p.frequencyNorm.beta),

@@ -6,15 +6,12 @@ import Kernels
 
 public struct DenseHeadParameters: Sendable {
     public let inputNorm: BatchNormParameters
-    public let hidden: LinearParameters
-    public let hiddenNorm: BatchNormParameters
-    public let output: LinearParameters
+    /// fc1 → BN → tanh → fc2.
+    public let block: HiddenBlockParameters
 
     public init(inputs: Int, hidden width: Int, outputs: Int, layout: inout ParameterLayout) {
         inputNorm = layout.addBatchNorm("head.norm0", channels: inputs)
-        hidden = layout.addLinear("head.fc1", inFeatures: inputs, outFeatures: width)
-        hiddenNorm = layout.addBatchNorm("head.norm1", channels: width)
-        output = layout.addLinear("head.fc2", inFeatures: width, outFeatures: outputs)
+        block = HiddenBlockParameters("head", inputs: inputs, hidden: width, outputs: outputs, layout: &layout)
     }
 }
 
@@ -22,28 +19,30 @@ public struct DenseHeadParameters: Sendable {
 public final class DenseHead {
     public let parameters: DenseHeadParameters
     public let task: Task
-    let inputs, width, outputs: Int
+    let inputs, outputs: Int
     /// (n, inputs): the concatenated embeddings; callers write here.
     public let input: UnsafeMutablePointer<Float>
     public let dinput: UnsafeMutablePointer<Float>
-    let h0, h1, h2, h3: UnsafeMutablePointer<Float>   // BN0 out, fc1 out, BN1 out, tanh out
-    let d0, d1, d2, d3: UnsafeMutablePointer<Float>
-    public let logits, probabilities, dlogits: UnsafeMutablePointer<Float>
+    /// (n, inputs): BN0's output, and its gradient.
+    let h0, d0: UnsafeMutablePointer<Float>
+    let block: HiddenBlock
+    /// (n, outputs): the block's output.
+    public var logits: UnsafeMutablePointer<Float> { block.out }
+    public let probabilities, dlogits: UnsafeMutablePointer<Float>
     /// Per-record loss and correctness, written by `forward`.
     public let losses: UnsafeMutablePointer<Float>
     public let correct: UnsafeMutablePointer<Bool>
     /// Labels of the slice: 0/1 floats (binary) or class indices (multiclass); callers write here.
     public let binaryLabels: UnsafeMutablePointer<Float>
     public let classLabels: UnsafeMutablePointer<Int32>
-    let norm0, norm1: BatchNormCache
+    let norm0: BatchNormCache
     var records = 0
 
     public init(parameters: DenseHeadParameters, task: Task, maxSlice: Int) {
         self.parameters = parameters
         self.task = task
         inputs = parameters.inputNorm.channels
-        width = parameters.hidden.outFeatures
-        outputs = parameters.output.outFeatures
+        outputs = parameters.block.output.outFeatures
         let n = max(1, maxSlice)
         func buffer(_ c: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: n * c)
@@ -51,9 +50,9 @@ public final class DenseHead {
             return p
         }
         input = buffer(inputs); dinput = buffer(inputs)
-        h0 = buffer(inputs); h1 = buffer(width); h2 = buffer(width); h3 = buffer(width)
-        d0 = buffer(inputs); d1 = buffer(width); d2 = buffer(width); d3 = buffer(width)
-        logits = buffer(outputs); probabilities = buffer(outputs); dlogits = buffer(outputs)
+        h0 = buffer(inputs); d0 = buffer(inputs)
+        block = HiddenBlock(parameters: parameters.block, capacity: n)
+        probabilities = buffer(outputs); dlogits = buffer(outputs)
         losses = buffer(1)
         correct = .allocate(capacity: n)
         correct.initialize(repeating: false, count: n)
@@ -61,13 +60,10 @@ public final class DenseHead {
         classLabels = .allocate(capacity: n)
         classLabels.initialize(repeating: 0, count: n)
         norm0 = BatchNormCache(channels: inputs)
-        norm1 = BatchNormCache(channels: width)
     }
 
     deinit {
-        for p in [input, dinput, h0, h1, h2, h3, d0, d1, d2, d3, logits, probabilities, dlogits, losses, binaryLabels] {
-            p.deallocate()
-        }
+        for p in [input, dinput, h0, d0, probabilities, dlogits, losses, binaryLabels] { p.deallocate() }
         correct.deallocate(); classLabels.deallocate()
     }
 
@@ -77,13 +73,7 @@ public final class DenseHead {
         let p = parameters
         batchNormForward(out: h0, cache: norm0, inp: input, gamma: arena.value(p.inputNorm.gamma),
                          beta: arena.value(p.inputNorm.beta), batch: n, channels: inputs, comm: comm)
-        linearForward(out: h1, inp: h0, weight: arena.value(p.hidden.weight), bias: arena.value(p.hidden.bias!),
-                      batch: n, inFeatures: inputs, outFeatures: width)
-        batchNormForward(out: h2, cache: norm1, inp: h1, gamma: arena.value(p.hiddenNorm.gamma),
-                         beta: arena.value(p.hiddenNorm.beta), batch: n, channels: width, comm: comm)
-        tanhForward(out: h3, inp: h2, count: n * width)
-        linearForward(out: logits, inp: h3, weight: arena.value(p.output.weight), bias: arena.value(p.output.bias!),
-                      batch: n, inFeatures: width, outFeatures: outputs)
+        block.forward(h0, rows: n, arena: arena, comm: comm)
         switch task {
         case .binary:
             sigmoidMSEForward(losses: losses, correct: correct, probs: probabilities, logits: logits,
@@ -106,20 +96,7 @@ public final class DenseHead {
             softmaxCrossEntropyBackward(dlogits: dlogits, probs: probabilities, labels: classLabels, weights: nil,
                                         scale: 1, batch: n, classes: outputs)
         }
-        d3.update(repeating: 0, count: n * width)
-        linearBackward(dinp: d3, dweight: arena.gradient(p.output.weight), dbias: arena.gradient(p.output.bias!),
-                       dout: dlogits, inp: h3, weight: arena.value(p.output.weight),
-                       batch: n, inFeatures: width, outFeatures: outputs)
-        d2.update(repeating: 0, count: n * width)
-        tanhBackward(dinp: d2, dout: d3, out: h3, count: n * width)
-        d1.update(repeating: 0, count: n * width)
-        batchNormBackward(dinp: d1, dgamma: arena.gradient(p.hiddenNorm.gamma), dbeta: arena.gradient(p.hiddenNorm.beta),
-                          dout: d2, inp: h1, gamma: arena.value(p.hiddenNorm.gamma), cache: norm1,
-                          batch: n, channels: width, comm: comm)
-        d0.update(repeating: 0, count: n * inputs)
-        linearBackward(dinp: d0, dweight: arena.gradient(p.hidden.weight), dbias: arena.gradient(p.hidden.bias!),
-                       dout: d1, inp: h0, weight: arena.value(p.hidden.weight),
-                       batch: n, inFeatures: inputs, outFeatures: width)
+        block.backward(dout: dlogits, inp: h0, dinp: d0, arena: arena, comm: comm)
         dinput.update(repeating: 0, count: n * inputs)
         batchNormBackward(dinp: dinput, dgamma: arena.gradient(p.inputNorm.gamma), dbeta: arena.gradient(p.inputNorm.beta),
                           dout: d0, inp: input, gamma: arena.value(p.inputNorm.gamma), cache: norm0,

@@ -7,27 +7,32 @@ import Embeddings
 import Foundation
 
 extension StreamTrainer {
-    /// What each rank holds, gathered (collective: every rank must call it).
-    public func gatherMemory() -> [RankMemory] {
-        let widths = tables[0].store.widths
-        let S = widths.count
-        // Per rank: users' rows by size, items' rows by size, value floats, resident, exchange, live IDs.
+    /// Per rank, in rank order: users' rows by size, items' rows by size,
+    /// value floats, resident bytes, exchange bytes, live IDs (one all-gather).
+    private func gatherRankFigures() -> [ArraySlice<Double>] {
+        let S = tables[0].store.widths.count
         var mine = [Double](repeating: 0, count: 2 * S + 4)
-        var live = 0
         for (s, table) in tables.enumerated() {
             let memory = table.store.memory
             for i in 0..<S { mine[s * S + i] = Double(memory.rowsBySize[i]) }
             mine[2 * S] += Double(memory.valueFloats)
-            mine[2 * S + 1] += Double(memory.residentBytes)
+            // Rows, index and per-ID policy state (ESAPN's loss history, DARTS' α and its moments, AutoEmb's weights).
+            mine[2 * S + 1] += Double(memory.residentBytes + policies[s].residentBytes)
             mine[2 * S + 2] += Double(table.scratchBytes)
-            // Per-ID policy state (ESAPN's loss history, DARTS' α and its moments, AutoEmb's weights).
-            mine[2 * S + 1] += Double(policies[s].residentBytes)
-            live += memory.rowsBySize.reduce(0, +)
+            mine[2 * S + 3] += Double(memory.rowsBySize.reduce(0, +))
         }
-        mine[2 * S + 3] = Double(live)
         let all = comm.allGather(mine)
-        return (0..<comm.size).map { r in
-            let v = Array(all[(r * mine.count)..<((r + 1) * mine.count)])
+        return (0..<comm.size).map { r in all[(r * mine.count)..<((r + 1) * mine.count)] }
+    }
+
+    /// What each rank holds (collective: every rank must call it).
+    public func gatherMemory() -> [RankMemory] { rankMemory(gatherRankFigures()) }
+
+    private func rankMemory(_ figures: [ArraySlice<Double>]) -> [RankMemory] {
+        let widths = tables[0].store.widths
+        let S = widths.count
+        return figures.enumerated().map { r, f in
+            let v = Array(f)
             var rows = [String: Int]()
             for i in 0..<S { rows[String(widths[i])] = Int(v[i] + v[S + i]) }
             let ids = Int(v[2 * S + 3])
@@ -53,16 +58,15 @@ extension StreamTrainer {
 
     /// The run's results (collective: every rank must call it after `run`).
     public func results(wallSeconds: Double, options: [String: String]) -> RunResults {
-        let perRank = gatherMemory()
+        let figures = gatherRankFigures()
+        let perRank = rankMemory(figures)
         let widths = tables[0].store.widths
         var sizes = [[String: Int]](repeating: [:], count: 2)
         var ids = 0
         var totalDims = 0
         for s in 0..<2 {
-            let counts = tables[s].store.memory.rowsBySize.map(Double.init)
-            let summed = comm.allGather(counts)
             for (i, w) in widths.enumerated() {
-                let c = (0..<comm.size).reduce(0) { $0 + Int(summed[$1 * widths.count + i]) }
+                let c = figures.reduce(0) { $0 + Int($1[$1.startIndex + s * widths.count + i]) }
                 sizes[s][String(w)] = c
                 ids += c
                 totalDims += c * w

@@ -55,8 +55,6 @@ public final class StreamTrainer {
     let validationIndices: UnsafeMutablePointer<Int>
     /// Batches completed (= the global Adam step reached).
     public private(set) var step = 0
-    /// Rows resized permanently so far on this rank, per side.
-    public private(set) var enlargements = [0, 0]
 
     public init(config: TrainConfig, stream: StreamFile, comm: any Communicator) throws {
         try config.validate(records: stream.count, ranks: comm.size)
@@ -286,7 +284,7 @@ public final class StreamTrainer {
         let lo = slice.lowerBound
         loadSlice(count: n) { lo + $0 }
         lookup(count: n, readStep: t - 1) { s in
-            enlargements[s] += policies[s].prepareModel(tables[s], context: context, batch: b, readStep: t - 1)
+            policies[s].prepareModel(tables[s], context: context, batch: b, readStep: t - 1)
         }
         forward(count: n)
 
