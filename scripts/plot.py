@@ -32,7 +32,8 @@ NON_ADAPTIVE = {"fixed", "darts", "autoemb"}
 DISPLAY = {"fixed": "FIXED", "darts": "DARTS", "autoemb": "AutoEmb", "esapn": "ESAPN"}
 # Fixed colours per model so a model looks the same in every figure.
 COLOURS = {"fixed": "tab:gray", "darts": "tab:blue", "autoemb": "tab:green", "esapn": "tab:red"}
-BATCHES_HEADER = ["batch", "records", "loss", "accuracy"]
+BATCHES_HEADER = ["batch", "records", "loss", "accuracy", "sizes_digest"]
+OPTIONAL_LAST_COLUMNS = {"sizes_digest"}  # added later: older run folders lack it
 BY_FREQUENCY_HEADER = ["side", "frequency", "records", "accuracy", "loss", "mean_size"]
 DPI = 120
 
@@ -114,6 +115,8 @@ def read_csv(directory, name, header, parse):
             first = next(reader, None)
             if first is None:
                 raise BadInput(f"{path}: empty; expected the header '{','.join(header)}'")
+            if [c.strip() for c in first] == header[:-1] and header[-1] in OPTIONAL_LAST_COLUMNS:
+                header = header[:-1]  # a run folder written before that column existed
             if [c.strip() for c in first] != header:
                 raise BadInput(f"{path}: line 1: header is '{','.join(first)}'; expected '{','.join(header)}'")
             for row in reader:
@@ -141,6 +144,9 @@ def number(row, key, kind=float):
 
 
 def parse_batch(row):
+    digest = row.get("sizes_digest", "00000000")
+    if len(digest) != 8 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"sizes_digest is '{digest}'; expected eight hex digits")
     return (number(row, "batch", int), number(row, "records", int), number(row, "loss"), number(row, "accuracy"))
 
 

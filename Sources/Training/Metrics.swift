@@ -1,7 +1,15 @@
 // Prequential metrics ("test then train"): every record is scored before the
 // batch updates the model. Each rank accumulates its records into one flat
 // Double buffer; one all-reduce at the end of the stream makes the totals.
+//
+// The same buffer carries, per batch, a digest of the sizes chosen in its
+// model stage: every owner adds a 32-bit hash of (side, global ID, size
+// index) for each ID it decided. The terms are integers and their total stays
+// below 2^53, so the sum is exact in any order and does not depend on P: two
+// runs' digests of a batch differ exactly when some ID got another size
+// (up to a 2^-32 chance of collision).
 import Comm
+import Random
 
 public final class Metrics {
     /// Frequencies reported one by one (Figure 4: 1…100; Figure 5 uses 1…50).
@@ -10,8 +18,10 @@ public final class Metrics {
     static let fields = 4
     let batches: Int
     let testStart: Int
-    /// [overall | test | per batch × batches | users' frequency 1…100 | items' frequency 1…100], each `fields` wide.
+    /// [overall | test | per batch × batches | users' frequency 1…100 | items' frequency 1…100], each `fields` wide,
+    /// then one size digest per batch.
     let buffer: UnsafeMutableBufferPointer<Double>
+    private var digestStart: Int { Self.fields * (2 + batches + 2 * Self.frequencies) }
     /// Running totals on this rank, for the progress line.
     public private(set) var localRecords = 0
     public private(set) var localCorrect = 0
@@ -19,7 +29,7 @@ public final class Metrics {
     public init(batches: Int, testStart: Int) {
         self.batches = batches
         self.testStart = testStart
-        buffer = .allocate(capacity: Self.fields * (2 + batches + 2 * Self.frequencies))
+        buffer = .allocate(capacity: Self.fields * (2 + batches + 2 * Self.frequencies) + batches)
         buffer.initialize(repeating: 0)
     }
 
@@ -50,6 +60,13 @@ public final class Metrics {
         if correct { localCorrect += 1 }
     }
 
+    /// Adds one decided ID to batch `batch`'s size digest (at the ID's owner, once per ID and batch).
+    @inline(__always)
+    public func recordSize(batch: Int, side: Int, globalID: Int, sizeIndex: Int) {
+        let h = splitMix64(UInt64(side) << 56 ^ UInt64(globalID) << 8 ^ UInt64(sizeIndex))
+        buffer[digestStart + batch] += Double(UInt32(truncatingIfNeeded: h))
+    }
+
     /// Sums every rank's metrics (one all-reduce); call once, at the end.
     public func reduce(_ comm: any Communicator) { comm.allReduceSum(buffer) }
 
@@ -67,6 +84,14 @@ public final class Metrics {
     public var overall: Metric { metric(0) }
     public var test: Metric { metric(1) }
     public func batch(_ b: Int) -> Metric { metric(2 + b) }
+
+    /// Batch `b`'s size digest after `reduce`: eight hex digits, the same for
+    /// every P exactly when every ID decided in the batch got the same size.
+    public func sizeDigest(_ b: Int) -> String {
+        let v = UInt32(truncatingIfNeeded: UInt64(buffer[digestStart + b]))
+        let hex = String(v, radix: 16)
+        return String(repeating: "0", count: 8 - hex.count) + hex
+    }
 
     /// (records, accuracy, loss, mean width) of records whose `side` frequency is `f` (1…100).
     public func byFrequency(side: Int, frequency f: Int) -> (metric: Metric, meanWidth: Double) {

@@ -103,8 +103,10 @@ public enum ResultFiles {
     public static let batches = "batches.csv"
     public static let byFrequency = "by_frequency.csv"
     public static let finalSizes = "final_sizes.csv"
-    /// batch: 0-based; loss: mean per-record loss of the batch; accuracy: its share of correct records.
-    public static let batchesHeader = "batch,records,loss,accuracy"
+    /// batch: 0-based; loss: mean per-record loss of the batch; accuracy: its share of correct records;
+    /// sizes_digest: eight hex digits that differ between two runs exactly when some ID
+    /// decided in the batch's model stage got another size (Metrics.sizeDigest).
+    public static let batchesHeader = "batch,records,loss,accuracy,sizes_digest"
     /// side: users|items; frequency 1…100 (the record's frequency of that user/item);
     /// mean_size: mean width of that side's row used for such records.
     public static let byFrequencyHeader = "side,frequency,records,accuracy,loss,mean_size"

@@ -102,7 +102,7 @@ public enum RunWriter {
         var csv = ResultFiles.batchesHeader + "\n"
         for b in 0..<batches {
             let m = metrics.batch(b)
-            csv += "\(b),\(m.records),\(format(m.loss)),\(format(m.accuracy))\n"
+            csv += "\(b),\(m.records),\(format(m.loss)),\(format(m.accuracy)),\(metrics.sizeDigest(b))\n"
         }
         try writeText(csv, to: directory + "/" + ResultFiles.batches)
 

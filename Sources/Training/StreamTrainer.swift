@@ -276,6 +276,16 @@ public final class StreamTrainer {
         }
     }
 
+    /// Adds the size every owned ID of this batch will be read at to the batch's digest.
+    @inline(__always)
+    func recordSizes(of table: ShardedTable, side s: Int, batch b: Int) {
+        for o in 0..<table.ownedCount {
+            let local = Int(table.ownedLocal[o])
+            metrics.recordSize(batch: b, side: s, globalID: table.sharding.global(of: local),
+                               sizeIndex: table.store.sizeIndex(of: local)!)
+        }
+    }
+
     /// Algorithm 1, lines 7–10: argmax actions, permanent enlargement, score, train.
     func modelStage(_ b: Int, step t: Int) {
         let batchStart = b * config.batchSize
@@ -285,6 +295,7 @@ public final class StreamTrainer {
         loadSlice(count: n) { lo + $0 }
         lookup(count: n, readStep: t - 1) { s in
             policies[s].prepareModel(tables[s], context: context, batch: b, readStep: t - 1)
+            recordSizes(of: tables[s], side: s, batch: b)
         }
         forward(count: n)
 

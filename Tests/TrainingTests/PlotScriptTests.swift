@@ -91,11 +91,32 @@ final class PlotScriptTests: XCTestCase {
 
         let badCSV = root.appendingPathComponent("bad-csv")
         try FakeRuns.write(FakeRuns.results(model: "esapn", task: "binary"), to: badCSV)
-        try "batch,records,loss,accuracy\n0,500,0.2,0.6\n1,500,oops,0.6\n"
+        try "batch,records,loss,accuracy,sizes_digest\n0,500,0.2,0.6,0000abcd\n1,500,oops,0.6,0000abcd\n"
             .write(to: badCSV.appendingPathComponent(ResultFiles.batches), atomically: true, encoding: .utf8)
         result = try plot([badCSV], output)
         XCTAssertEqual(result.status, 1)
         XCTAssertTrue(result.stderr.contains("batches.csv: line 3: loss is 'oops'; expected a number"), result.stderr)
+
+        try "batch,records,loss,accuracy,sizes_digest\n0,500,0.2,0.6,xyz\n"
+            .write(to: badCSV.appendingPathComponent(ResultFiles.batches), atomically: true, encoding: .utf8)
+        result = try plot([badCSV], output)
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("batches.csv: line 2: sizes_digest is 'xyz'; expected eight hex digits"),
+                      result.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: output.path), "nothing written on bad input")
+    }
+
+    /// A run folder written before batches.csv had sizes_digest still plots.
+    func testRunFoldersWithoutTheSizesDigestStillPlot() throws {
+        try requireMatplotlib()
+        let root = try TestPaths.temporaryDirectory(self)
+        let old = root.appendingPathComponent("old")
+        try FakeRuns.write(FakeRuns.results(model: "fixed", task: "binary"), to: old)
+        try "batch,records,loss,accuracy\n0,500,0.25,0.6\n1,500,0.24,0.62\n"
+            .write(to: old.appendingPathComponent(ResultFiles.batches), atomically: true, encoding: .utf8)
+        let output = root.appendingPathComponent("figures")
+        let result = try plot([old], output)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        assertPNG(output.appendingPathComponent("batches_binary.png"))
     }
 }

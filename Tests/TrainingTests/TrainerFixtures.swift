@@ -77,22 +77,28 @@ extension StreamTrainer {
     }
 }
 
+enum RunFolderError: Error { case malformed(String) }
+
 /// A finished run folder, parsed.
 struct RunFolder {
     let url: URL
     let results: [String: Any]
-    /// batches.csv rows: (batch, records, loss, accuracy).
-    let batches: [(batch: Int, records: Int, loss: Double, accuracy: Double)]
+    /// batches.csv rows: (batch, records, loss, accuracy, sizes digest).
+    let batches: [(batch: Int, records: Int, loss: Double, accuracy: Double, sizesDigest: String)]
 
     init(_ url: URL, file: StaticString = #filePath, line: UInt = #line) throws {
         self.url = url
         let data = try Data(contentsOf: url.appendingPathComponent("results.json"))
         results = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any], file: file, line: line)
         let lines = try Self.lines(of: url.appendingPathComponent("batches.csv"))
-        XCTAssertEqual(lines.first, "batch,records,loss,accuracy", file: file, line: line)
-        batches = lines.dropFirst().map { line in
+        XCTAssertEqual(lines.first, "batch,records,loss,accuracy,sizes_digest", file: file, line: line)
+        batches = try lines.dropFirst().map { line in
             let f = line.split(separator: ",").map(String.init)
-            return (Int(f[0])!, Int(f[1])!, Double(f[2])!, Double(f[3])!)
+            guard f.count == 5, let b = Int(f[0]), let records = Int(f[1]), let loss = Double(f[2]),
+                  let accuracy = Double(f[3]), f[4].count == 8 else {
+                throw RunFolderError.malformed("batches.csv: '\(line)'")
+            }
+            return (b, records, loss, accuracy, f[4])
         }
     }
 
