@@ -7,6 +7,6 @@ struct Esapn: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "esapn",
         abstract: "Automated embedding size search (ESAPN) for streaming deep recommenders, over MPI.",
-        subcommands: [PrepareCommand.self, InspectCommand.self, SynthCommand.self, TrainCommand.self, ReportCommand.self, BenchCommand.self,
+        subcommands: [PrepareCommand.self, InspectCommand.self, SynthCommand.self, TrainCommand.self, CompareCommand.self, ReportCommand.self, BenchCommand.self,
                       MPISmokeCommand.self])
 }
