@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "Policies", dependencies: ["Kernels", "Embeddings", "Comm", "Random"]),
         .target(name: "Training", dependencies: ["Data", "Kernels", "Comm", "Embeddings", "Policies", "Random"]),
         .executableTarget(name: "esapn", dependencies: [
-            "Data", "Training", "Comm", "CommMPI", "Kernels", "Policies",
+            "Data", "Training", "Comm", "CommMPI", "Embeddings", "Kernels", "Policies",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", dependencies: ["Comm"], path: "Tests/TestSupport"),

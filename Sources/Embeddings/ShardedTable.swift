@@ -23,6 +23,8 @@ public final class ShardedTable {
     let seed: UInt64
     let maxSlice: Int
     let maxBatch: Int
+    /// A bug planted by the contract tests (`.none` otherwise).
+    let fault: InjectedFault
     public let maxWidth: Int
     /// Floats attached to every ID beside its row (soft selection's six
     /// architecture weights), sent with the row and returned with a gradient.
@@ -93,8 +95,9 @@ public final class ShardedTable {
     private let requests, replies, recordValues: ExchangePlan
 
     public init(side: EmbeddingSide, totalIDs: Int, widths: [Int], comm: any Communicator, seed: UInt64,
-                maxSlice: Int, maxBatch: Int, attachmentWidth: Int = 0) {
+                maxSlice: Int, maxBatch: Int, attachmentWidth: Int = 0, fault: InjectedFault = .none) {
         self.attachmentWidth = attachmentWidth
+        self.fault = fault
         self.side = side
         self.comm = comm
         self.seed = seed
@@ -230,7 +233,7 @@ public final class ShardedTable {
                 ownedLocal[o] = Int32(local)
                 ownedFrequency[o] = f
                 overrideSize[o] = -1
-            } else if f > ownedFrequency[o] {
+            } else if f > ownedFrequency[o] && fault != .ownerDropsLaterRanksFrequency {
                 ownedFrequency[o] = f
             }
             entryOwned[e] = Int32(o)
@@ -407,9 +410,12 @@ public final class ShardedTable {
         recordValues.run(comm, send: valueSend, sendBytes: byte, receive: valueReceive, capacity: 8 * maxBatch,
                    "per-record values of \(side.name)")
         byte = 0
+        let dropFrom = fault == .ownerDropsLastRanksLosses && P > 1 ? entryCount - requests.receiveCounts[P - 1] / 8 : entryCount
         for e in 0..<entryCount {
             let c = Int((valueReceive + byte).load(as: Int32.self))
-            receive(Int(entryOwned[e]), UnsafePointer((valueReceive + byte + 4).assumingMemoryBound(to: Float.self)), c)
+            if e < dropFrom {
+                receive(Int(entryOwned[e]), UnsafePointer((valueReceive + byte + 4).assumingMemoryBound(to: Float.self)), c)
+            }
             byte += 4 + 4 * c
         }
     }

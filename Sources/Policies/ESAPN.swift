@@ -16,6 +16,8 @@ public final class ESAPNPolicy: SelectionPolicy {
     let side: EmbeddingSide
     let seed: UInt64
     let sizes: Int
+    /// A bug planted by the contract tests (`.none` otherwise).
+    let fault: InjectedFault
     /// Per owned ID of the current batch: size index, action (0 keep, 1 enlarge),
     /// REINFORCE weight, softmax probabilities and dlogits.
     let sizeIndex: UnsafeMutablePointer<Int32>
@@ -33,8 +35,9 @@ public final class ESAPNPolicy: SelectionPolicy {
     }
 
     public init(side: EmbeddingSide, parameters: StateNetworkParameters, state: PolicyState, chain: HardSelectionParameters,
-                rewardWindow: Int, localCount: Int, maxBatch: Int, seed: UInt64) {
+                rewardWindow: Int, localCount: Int, maxBatch: Int, seed: UInt64, fault: InjectedFault = .none) {
         self.side = side
+        self.fault = fault
         self.state = state
         self.chain = chain
         self.seed = seed
@@ -120,8 +123,8 @@ public final class ESAPNPolicy: SelectionPolicy {
             let k = Int(sizeIndex[o])
             actions[o] = 0
             guard k + 1 < sizes else { continue }
-            var rng = RandomStream(seed: seed, purpose: .policyAction, UInt64(batch),
-                                   UInt64(side.rawValue) << 40 | UInt64(table.sharding.global(of: local)))
+            let key = fault == .actionKeyedByLocalID ? local : table.sharding.global(of: local)
+            var rng = RandomStream(seed: seed, purpose: .policyAction, UInt64(batch), UInt64(side.rawValue) << 40 | UInt64(key))
             if Float(rng.uniform()) < probabilities[2 * o + 1] {
                 actions[o] = 1
                 enlarge(table.store.row(local).values, from: k, into: table.overrideRows + o * table.maxWidth,

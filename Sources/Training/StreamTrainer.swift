@@ -92,7 +92,7 @@ public final class StreamTrainer {
                     return { table in
                         ESAPNPolicy(side: side, parameters: nets[s], state: config.policyState, chain: chains[s],
                                     rewardWindow: config.rewardWindow, localCount: table.store.localCount,
-                                    maxBatch: config.batchSize, seed: config.seed)
+                                    maxBatch: config.batchSize, seed: config.seed, fault: config.injectedFault)
                     }
                 }
             } else {
@@ -125,7 +125,8 @@ public final class StreamTrainer {
         policyArena = ParameterArena(layout: policyLayout, seed: config.seed)
         tables = EmbeddingSide.allCases.map { side in
             ShardedTable(side: side, totalIDs: totals[Int(side.rawValue)], widths: storedWidths, comm: comm, seed: config.seed,
-                         maxSlice: sliceCapacity, maxBatch: config.batchSize, attachmentWidth: attachment)
+                         maxSlice: sliceCapacity, maxBatch: config.batchSize, attachmentWidth: attachment,
+                         fault: config.injectedFault)
         }
         // Rows are created at width index 0: room for every local ID there now,
         // so creating rows never grows a slab inside the per-batch path.

@@ -1,4 +1,5 @@
 // A run's configuration: a Codable value validated once, with errors that say how to fix them.
+import Embeddings
 import Kernels
 import Policies
 
@@ -41,6 +42,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var policyState = PolicyState()
     /// Width of the policy network's hidden layer.
     public var policyHidden = 512
+    /// A bug planted by the contract tests (`--inject-fault`, hidden); `.none` in real runs.
+    public var injectedFault: InjectedFault = .none
 
     public enum Validation: String, CaseIterable, Codable, Sendable {
         case last

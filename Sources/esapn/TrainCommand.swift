@@ -1,6 +1,7 @@
 import ArgumentParser
 import Comm
 import Data
+import Embeddings
 import Foundation
 import Kernels
 import Policies
@@ -10,6 +11,7 @@ extension ModelKind: ExpressibleByArgument {}
 extension Task: ExpressibleByArgument {}
 extension RowOptimizerKind: ExpressibleByArgument {}
 extension TrainConfig.Validation: ExpressibleByArgument {}
+extension InjectedFault: ExpressibleByArgument {}
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -87,6 +89,11 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: .hidden)
     var countAllocations = false
 
+    /// Test hook: plants a P-dependent bug (InjectedFault) so that the
+    /// contract tests can show they catch it.
+    @Option(help: .hidden)
+    var injectFault: InjectedFault = .none
+
     func config() throws -> TrainConfig {
         var c = TrainConfig()
         c.model = model
@@ -107,6 +114,7 @@ struct TrainCommand: ParsableCommand {
         c.validation = validation
         c.rewardWindow = rewardWindow
         c.policyHidden = policyHidden
+        c.injectedFault = injectFault
         let parts = Set(policyState.split(separator: "+").map { $0.trimmingCharacters(in: .whitespaces) })
         guard parts.contains("frequency"), parts.isSubset(of: ["frequency", "size", "loss"]) else {
             throw ValidationError("--policy-state is '+'-separated from frequency (required), size, loss; got '\(policyState)'")
