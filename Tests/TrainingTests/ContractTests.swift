@@ -1,58 +1,119 @@
 // The multi-rank contract (ARCHITECTURE §4) under mpirun, on real ml-100k
-// (100,000 records, 200 batches of 500), FIXED, binary and multiclass,
-// --test-last 20000: P = 2, 3, 4 ranks over shared memory (3 and 4
+// (100,000 records, 200 batches of 500), --test-last 20000: a run on P ranks
+// is compared with the 1-rank run by RunComparison (`esapn compare`).
+//
+// FIXED, DARTS and AutoEmb: P = 2, 3, 4 over shared memory (3 and 4
 // oversubscribed on two cores) and P = 2, 3 over TCP on loopback give the
-// P = 1 run's per-batch losses, final metrics and final size of every ID.
-//
-// Tolerance on losses: 1e-5 absolute. P ranks do the same arithmetic in
-// another order: SyncBN sums per-rank Double partial sums, the dense
-// gradients are summed from per-rank Float partials by MPI (P = 1: one sgemm
-// over the whole batch), so gradients differ in the 7th digit and Adam turns
-// that into parameter differences of ~lr·1e-7 per step. Measured over all
-// 200 batches here: max |Δ batch loss| ≈ 3e-8 for P = 2, 3, 4 (shared memory
-// and TCP, both tasks), at the 9-significant-digit resolution of
-// batches.csv. 1e-5 leaves ×300 headroom for slow drift, while a semantic
-// error is orders of magnitude beyond it: BatchNorm with per-slice statistics
-// instead of the global batch's changes batch losses by > 1e-3 at P = 2
+// 1-rank run's per-batch losses within 1e-5, accuracies within 2 records,
+// and every ID's size. P ranks do the same arithmetic in another order
+// (SyncBN's per-rank partial sums, MPI's sum of per-rank gradients, sgemm
+// kernels chosen by row count): measured max |Δ batch loss| ≈ 1e-8…7e-8 over
+// all 200 batches on every OpenBLAS kernel this CPU runs, at the 9 digits of
+// batches.csv. A semantic error is orders of magnitude beyond it: BatchNorm
+// with per-slice statistics changes batch losses by > 1e-3 at P = 2
 // (ContractThreadedTests.testPerSliceBatchNormIsFarOutsideTheTolerance).
-// Accuracies are counts of records: they may differ only where a score sits
-// within float noise of the decision boundary, so at most 2 records.
-// Final sizes (FIXED: all 128) must be identical.
 //
-// The same holds for DARTS and AutoEmb (soft selection: measured max |Δ batch
-// loss| ≈ 2e-8 at P = 3) and for ESAPN, whose decisions are discrete: an ID
-// whose two policy logits (or whose sampled action's uniform draw and
-// probability) sit within float noise of each other may be enlarged one batch
-// earlier on one run; from then on the runs differ by more than float noise,
-// though not in what they learn. Measured on ml-100k: the first such batch is
-// ~40 (binary P = 2: Δ 1.8e-4; multiclass P = 3: Δ 5e-4, later up to 3.9e-3
-// on losses of ~1.4, i.e. 0.3%), final test accuracy within 0.03 points and
-// loss within 1e-4, every ID's final size identical. ESAPN's tolerance is
-// therefore 1% of a batch's loss, 1e-3 on the final losses and 0.2 points
-// (40 of 20,000 records) on the final accuracy; the final size of every ID
-// must match exactly. A semantic error is well beyond it: per-slice BatchNorm
-// moves every batch's loss from the first batch on (4e-3 at batch 0 on the
-// binary task, 1.7% of its loss, and up to 5e-2).
+// ESAPN's decisions are discrete. An ID whose two policy logits (or whose
+// sampled action's uniform draw and probability) tie within float noise goes
+// one way on one run and the other way on another, and which IDs tie depends
+// on P and on the BLAS kernel. So ESAPN's contract, until reductions are exact
+// (issue 12), is what holds by design, not by luck of rounding:
+//   1. up to the first batch whose sizes_digest differs (batches.csv: a
+//      P-independent digest of the sizes chosen in the batch), every batch's
+//      loss agrees within ContractBounds.esapn.lossShare of the batch's loss,
+//      and its correct records within .correctRecords. This is far wider
+//      than the other models' 1e-5 because ESAPN's model amplifies rounding:
+//      while the rows are narrower than a transform W_{k→k+1}'s input, they
+//      reach only a subspace of it, and the gradient of W in the other
+//      directions is zero but for rounding; Adam divides each element's
+//      gradient by its own RMS, so those elements take steps of size lr
+//      whose signs are rounding noise, and they matter once rows of the
+//      wider widths arrive. Measured on ml-100k (Haswell against SkylakeX,
+//      1 rank, same sizes in every batch): max |Δ batch loss| 2e-4 (binary)
+//      and 1e-2 (multiclass); with the chain's gradients zeroed, as an
+//      experiment, 9e-8 and 6e-6;
+//   2. from there on, the test and overall accuracy agree within
+//      .testAccuracyPoints and .overallAccuracyPoints, the losses within
+//      .testLoss and .overallLoss;
+//   3. the share of IDs whose final size differs stays under .finalSizeShare.
+// Each bound is 3× the worst figure of scripts/contract-matrix.sh on the
+// Cooperlake kernel (the library's own choice on AMD Zen 4/5), rounded up:
+// 3 seeds × 2 tasks × P = 2, 3, 4 over shared memory. They hold unchanged on
+// SkylakeX, Haswell and Sandybridge (BENCHMARKS.md has the matrix: the worst
+// there is 0.0104 of a batch's loss and 0.0050 of the IDs). A bug that
+// depends on P (testESAPNContractCatchesPlantedBugs) lands at least 10×
+// beyond the final-size bound on this test's seed and task (at least 7× over
+// the whole matrix).
 import Foundation
 import TestSupport
+import Training
 import XCTest
 
-final class ContractTests: XCTestCase {
-    struct Tolerance {
-        /// Absolute, plus a share of the reference batch's loss.
-        var batchLoss: Double
-        var batchLossShare = 0.0
-        var finalLoss: Double
-        /// Correct records a batch's or a part's count may differ by.
-        var batchRecords: Double
-        var partRecords: Double
+/// What the contract allows between a P-rank run and the 1-rank run.
+struct ContractBounds {
+    /// Before the first batch in which some ID's size differs: |Δ batch loss|
+    /// within `loss` + `lossShare` × the batch's loss, and `correctRecords`.
+    var loss = 0.0
+    var lossShare = 0.0
+    var correctRecords: Double
+    /// From the first size divergence on: test and overall accuracy, in points
+    /// (percent); test and overall loss; the share of IDs whose final size differs.
+    var testAccuracyPoints: Double
+    var overallAccuracyPoints: Double
+    var testLoss: Double
+    var overallLoss: Double
+    var finalSizeShare: Double
+    /// Whether any batch's sizes may differ at all.
+    var sizesMayDiverge: Bool
+
+    /// FIXED, DARTS, AutoEmb: float noise only, every size identical.
+    static let exact = ContractBounds(loss: 1e-5, correctRecords: 2, testAccuracyPoints: 0.01, overallAccuracyPoints: 0.01,
+                                      testLoss: 1e-5, overallLoss: 1e-5, finalSizeShare: 0, sizesMayDiverge: false)
+    /// ESAPN, derived with scripts/contract-matrix.sh (see the header and BENCHMARKS.md).
+    /// 3× the worst on Cooperlake (18 comparisons: loss share 0.0066, 4 records, test accuracy 0.11 points,
+    /// overall 0.024, test loss 4.0e-4, overall 8e-5, final-size share 0.0027), rounded up.
+    static let esapn = ContractBounds(lossShare: 0.02, correctRecords: 20, testAccuracyPoints: 0.4,
+                                      overallAccuracyPoints: 0.08, testLoss: 2e-3, overallLoss: 3e-4,
+                                      finalSizeShare: 0.008, sizesMayDiverge: true)
+
+    /// One figure of a comparison against its bound.
+    struct Check {
+        var name: String
+        var measured: Double
+        var bound: Double
+        var passes: Bool { measured <= bound }
+        /// How many times the bound the figure is (∞ when the bound is 0 and the figure is not).
+        var ratio: Double { bound > 0 ? measured / bound : (measured > 0 ? .infinity : 0) }
     }
-    static let exact = Tolerance(batchLoss: 1e-5, finalLoss: 1e-5, batchRecords: 2, partRecords: 2)
-    static let discrete = Tolerance(batchLoss: 0, batchLossShare: 0.01, finalLoss: 1e-3, batchRecords: 15, partRecords: 40)
+
+    func checks(_ c: RunComparison) -> [Check] {
+        // Before the first divergence, the worst excess of |Δ loss| over its allowance, as a share of it.
+        let lossBound = loss > 0 ? loss : lossShare
+        let lossMeasured = loss > 0 ? c.max_loss_delta_before_divergence : c.max_loss_share_before_divergence
+        return [
+            Check(name: "batches with other record counts", measured: Double(c.batches_with_other_records), bound: 0),
+            Check(name: loss > 0 ? "|Δ batch loss| before the first size divergence"
+                                 : "|Δ batch loss| / loss before the first size divergence",
+                  measured: lossMeasured, bound: lossBound),
+            Check(name: "|Δ correct records| per batch before the first size divergence",
+                  measured: c.max_correct_delta_before_divergence, bound: correctRecords),
+            Check(name: "batches whose sizes differ", measured: sizesMayDiverge || c.first_size_divergence == nil ? 0 : 1,
+                  bound: 0),
+            Check(name: "|Δ test accuracy| (points)", measured: abs(c.test_accuracy_delta_points), bound: testAccuracyPoints),
+            Check(name: "|Δ overall accuracy| (points)", measured: abs(c.overall_accuracy_delta_points),
+                  bound: overallAccuracyPoints),
+            Check(name: "|Δ test loss|", measured: abs(c.test_loss_delta), bound: testLoss),
+            Check(name: "|Δ overall loss|", measured: abs(c.overall_loss_delta), bound: overallLoss),
+            Check(name: "share of IDs with another final size", measured: c.finalSizeDifferenceShare, bound: finalSizeShare),
+        ]
+    }
+}
+
+final class ContractTests: XCTestCase {
     static let testLast = 20000
 
     static let ml100k = PreparedML100K()
-    nonisolated(unsafe) static var references: [String: RunFolder] = [:]
+    nonisolated(unsafe) static var references: [String: URL] = [:]
 
     override class func tearDown() {
         ml100k.remove()
@@ -66,7 +127,7 @@ final class ContractTests: XCTestCase {
     }
 
     /// The P = 1 run, without mpirun (the local communicator), once per model and task.
-    func reference(_ model: String, _ task: String) throws -> RunFolder {
+    func reference(_ model: String, _ task: String) throws -> URL {
         if let run = Self.references[model + task] { return run }
         let output = try Self.ml100k.runDirectory("p1-\(model)-\(task)")
         let result = try runEsapn(try arguments(model: model, task: task, output: output),
@@ -74,59 +135,44 @@ final class ContractTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.report)
         let run = try RunFolder(output)
         XCTAssertEqual(run.number("ranks"), 1)
-        Self.references[model + task] = run
-        return run
+        XCTAssertEqual(run.batches.count, 200)
+        Self.references[model + task] = output
+        return output
+    }
+
+    /// Runs `model` on P ranks and compares it with the 1-rank run.
+    func comparison(model: String, task: String, transport: MPITransport, ranks np: Int, fault: String? = nil,
+                    file: StaticString = #filePath, line: UInt = #line) throws -> RunComparison {
+        let reference = try reference(model, task)
+        let output = try Self.ml100k.runDirectory("p\(np)-\(transport)-\(model)-\(task)-\(fault ?? "")")
+        var arguments = try arguments(model: model, task: task, output: output)
+        if let fault { arguments += ["--inject-fault", fault] }
+        let result = try MPIRun.runEsapn(np: np, transport: transport, arguments)
+        XCTAssertEqual(result.status, 0, result.report, file: file, line: line)
+        let run = try RunFolder(output, file: file, line: line)
+        XCTAssertEqual(run.number("ranks"), Double(np), file: file, line: line)
+        XCTAssertEqual(run.number("test.records"), Double(Self.testLast), file: file, line: line)
+        // The ranks' rows add up to the whole table the run reports.
+        let perRank = try XCTUnwrap((run.results["memory"] as? [String: Any])?["per_rank"] as? [[String: Any]],
+                                    "results.json has no memory.per_rank", file: file, line: line)
+        XCTAssertEqual(perRank.count, np, "one memory entry per rank", file: file, line: line)
+        let floats = try perRank.map { try XCTUnwrap($0["value_floats"] as? Int, "per_rank entry without value_floats") }
+        XCTAssertEqual(floats.reduce(0, +), Int(run.number("memory.total_dims")), file: file, line: line)
+        return try RunComparison(run: output.path, reference: reference.path)
     }
 
     func check(model: String = "fixed", task: String, transport: MPITransport, ranks: [Int],
-               tolerance: Tolerance = ContractTests.exact) throws {
-        let reference = try reference(model, task)
-        XCTAssertEqual(reference.batches.count, 200)
+               bounds: ContractBounds = .exact, file: StaticString = #filePath, line: UInt = #line) throws {
         for np in ranks {
-            let output = try Self.ml100k.runDirectory("p\(np)-\(transport)-\(model)-\(task)")
-            let result = try MPIRun.runEsapn(np: np, transport: transport,
-                                             try arguments(model: model, task: task, output: output))
-            XCTAssertEqual(result.status, 0, result.report)
-            guard result.status == 0 else { continue }
-            let run = try RunFolder(output)
-            assertSameResults(run, reference, "\(model) \(task) P=\(np) over \(transport)", ranks: np, tolerance: tolerance)
+            let c = try comparison(model: model, task: task, transport: transport, ranks: np, file: file, line: line)
+            let label = "\(model) \(task) P=\(np) over \(transport)"
+            print("\(label):\n\(c.summary)")
+            XCTAssertNotNil(c.ids, "\(label): final_sizes.csv missing", file: file, line: line)
+            for check in bounds.checks(c) where !check.passes {
+                XCTFail("\(label): \(check.name) is \(check.measured), over the bound \(check.bound)\n\(c.summary)",
+                        file: file, line: line)
+            }
         }
-    }
-
-    func assertSameResults(_ run: RunFolder, _ reference: RunFolder, _ label: String, ranks: Int, tolerance: Tolerance,
-                           file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(run.number("ranks"), Double(ranks), label, file: file, line: line)
-        // Per batch: same records, loss within the tolerance, accuracy within a couple of records.
-        XCTAssertEqual(run.batches.map(\.records), reference.batches.map(\.records), label, file: file, line: line)
-        var worstLoss = 0.0, worstRecords = 0.0, worstExcess = -Double.infinity
-        for (a, b) in zip(run.batches, reference.batches) {
-            worstLoss = max(worstLoss, abs(a.loss - b.loss))
-            worstExcess = max(worstExcess, abs(a.loss - b.loss) - (tolerance.batchLoss + tolerance.batchLossShare * abs(b.loss)))
-            worstRecords = max(worstRecords, abs(a.accuracy - b.accuracy) * Double(b.records))
-        }
-        print("\(label): max |Δ batch loss| \(worstLoss), max |Δ correct records| per batch \(worstRecords)")
-        XCTAssertLessThanOrEqual(worstExcess, 0, "\(label): per-batch loss (max |Δ| \(worstLoss))", file: file, line: line)
-        XCTAssertLessThanOrEqual(worstRecords, tolerance.batchRecords, "\(label): per-batch accuracy", file: file, line: line)
-        // Final metrics.
-        for part in ["test", "overall"] {
-            let records = reference.number("\(part).records")
-            XCTAssertEqual(run.number("\(part).records"), records, "\(label) \(part)", file: file, line: line)
-            XCTAssertEqual(run.number("\(part).loss"), reference.number("\(part).loss"), accuracy: tolerance.finalLoss,
-                           "\(label) \(part) loss", file: file, line: line)
-            XCTAssertEqual(run.number("\(part).accuracy"), reference.number("\(part).accuracy"),
-                           accuracy: tolerance.partRecords / records, "\(label) \(part) accuracy", file: file, line: line)
-        }
-        XCTAssertEqual(run.number("test.records"), Double(Self.testLast), label, file: file, line: line)
-        // The size of every ID, and the memory that follows from it.
-        XCTAssertEqual(try? run.lines("final_sizes.csv"), try? reference.lines("final_sizes.csv"),
-                       "\(label): final_sizes.csv", file: file, line: line)
-        XCTAssertEqual(run.results["sizes"] as? NSDictionary, reference.results["sizes"] as? NSDictionary, label,
-                       file: file, line: line)
-        XCTAssertEqual(run.number("memory.total_dims"), reference.number("memory.total_dims"), label, file: file, line: line)
-        let perRank = (run.results["memory"] as? [String: Any])?["per_rank"] as? [[String: Any]] ?? []
-        XCTAssertEqual(perRank.count, ranks, "\(label): one memory entry per rank", file: file, line: line)
-        XCTAssertEqual(perRank.compactMap { $0["value_floats"] as? Int }.reduce(0, +), Int(reference.number("memory.total_dims")),
-                       "\(label): the ranks' rows add up to the whole table", file: file, line: line)
     }
 
     func testBinaryOverSharedMemory() throws { try check(task: "binary", transport: .sharedMemory, ranks: [2, 3, 4]) }
@@ -134,14 +180,27 @@ final class ContractTests: XCTestCase {
     func testMulticlassOverSharedMemory() throws { try check(task: "multiclass", transport: .sharedMemory, ranks: [2, 3, 4]) }
     func testMulticlassOverTCPLoopback() throws { try check(task: "multiclass", transport: .tcpLoopback, ranks: [2, 3]) }
 
-    /// ESAPN: the policy runs at the owners, so every ID's size is the same for any P.
+    /// ESAPN: the policy runs at the owners on P-independent states and draws.
     func testESAPNBinary() throws {
-        try check(model: "esapn", task: "binary", transport: .sharedMemory, ranks: [2, 3], tolerance: Self.discrete)
+        try check(model: "esapn", task: "binary", transport: .sharedMemory, ranks: [2, 3], bounds: .esapn)
     }
     func testESAPNMulticlassOverTCPLoopback() throws {
-        try check(model: "esapn", task: "multiclass", transport: .tcpLoopback, ranks: [3], tolerance: Self.discrete)
+        try check(model: "esapn", task: "multiclass", transport: .tcpLoopback, ranks: [3], bounds: .esapn)
     }
     /// The soft baselines: architecture weights at the owners, gradients returned with the rows.
     func testDARTSBinary() throws { try check(model: "darts", task: "binary", transport: .sharedMemory, ranks: [3]) }
     func testAutoEmbBinary() throws { try check(model: "autoemb", task: "binary", transport: .sharedMemory, ranks: [3]) }
+
+    /// A bug that depends on P, planted in the policy or in the exchange
+    /// (esapn train --inject-fault), fails ESAPN's contract by at least 10×
+    /// one of its bounds: the bounds are loose enough for rounding, not for bugs.
+    func testESAPNContractCatchesPlantedBugs() throws {
+        for fault in ["action-keyed-by-local-id", "owner-drops-last-ranks-losses", "owner-drops-later-ranks-frequency"] {
+            let c = try comparison(model: "esapn", task: "binary", transport: .sharedMemory, ranks: 2, fault: fault)
+            let checks = ContractBounds.esapn.checks(c)
+            let worst = try XCTUnwrap(checks.max { $0.ratio < $1.ratio })
+            print("planted \(fault): \(worst.name) is \(worst.measured), \(worst.ratio)× its bound \(worst.bound)\n\(c.summary)")
+            XCTAssertGreaterThanOrEqual(worst.ratio, 10, "planted \(fault) is not caught by a wide margin:\n\(c.summary)")
+        }
+    }
 }
