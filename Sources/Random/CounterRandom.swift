@@ -17,6 +17,7 @@ public enum RandomPurpose: UInt64, Sendable {
     case synthItems = 7
     case synthRecords = 8
     case synthLatent = 9
+    case diagnosis = 10
     case test = 99
 }
 
