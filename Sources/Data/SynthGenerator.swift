@@ -16,9 +16,12 @@
 // is the first not yet arrived at record t, the arrived budget C_j exceeds t,
 // the units spent, so there is always someone to draw.
 //
-// Drawing. A record draws a user, then an item, each in proportion to its
-// remaining budget; entities then fade as their budgets run down, users in
-// bursts, popular items over the whole stream. An item the user has probably
+// Drawing. A record goes to one of the open sessions at random (a session
+// that has run its length, or whose user has spent the budget, first makes
+// way for a user drawn in proportion to remaining budget), then draws an item
+// in proportion to its remaining budget; so users rate in sittings of dozens
+// of records, and entities fade as their budgets run down, popular items over
+// the whole stream. An item the user has probably
 // rated (a per-user Bloom filter) is drawn again, first by budget, then
 // uniformly among the items with budget left, so (user, item) pairs rarely
 // repeat (under 0.1% in the presets, nearly all in the last 1% of the stream).
@@ -35,6 +38,7 @@
 // empirical quantiles of the score under the stream's own mixture of users and
 // items (weighted by budget), so the histogram comes out at the target however
 // far the mixture is from a normal distribution.
+import Foundation
 import Random
 
 public struct SyntheticGenerator: Sendable {
@@ -49,6 +53,8 @@ public struct SyntheticGenerator: Sendable {
     /// The hidden model, one row per entity: bias, then the vector.
     let userRows: [Float]       // (users, 1 + latentDimension)
     let itemRows: [Float]       // (items, 1 + latentDimension)
+    /// Each user's noise: spec.noise times a lognormal multiplier of mean 1.
+    let userNoise: [Float]
     /// Score cut points between consecutive rating levels, ascending.
     let thresholds: [Float]
     let levels: [Float]
@@ -80,9 +86,10 @@ public struct SyntheticGenerator: Sendable {
         let model = Self.hiddenModel(spec: spec, seed: seed, itemPopularity: items.z)
         userRows = model.users
         itemRows = model.items
+        userNoise = model.noise
         thresholds = Self.calibratedThresholds(
             fractions: spec.ratingFractions, userBudgets: userBudgets, itemBudgets: itemBudgets,
-            noise: Float(spec.noise), seed: seed,
+            noise: model.noise.map { ($0 * $0 + Float(spec.userDrift * spec.userDrift)).squareRoot() }, seed: seed,
             signal: { u, i in
                 Self.signal(u, i, model.users, model.items, spec.latentDimension)
             })
@@ -109,13 +116,33 @@ public struct SyntheticGenerator: Sendable {
         var random = RandomStream(seed: seed, purpose: .synthRecords)
         let redraws = spec.maximumItemRedraws
         let proportionalRedraws = (redraws + 1) / 2
-        let noise = Float(spec.noise)
         let d = spec.latentDimension
+        // Open sessions: their users and how many ratings each has left.
+        let sessions = spec.concurrentSessions
+        var sessionUser = [Int](repeating: -1, count: sessions)
+        var sessionLeft = [Int](repeating: 0, count: sessions)
+        let sigma = 1.0
+        // Each user's mood (NaN until the first rating), an AR(1) over their ratings.
+        var mood = [Float](repeating: .nan, count: spec.userDrift > 0 ? spec.users : 0)
+        let persistence = Float(spec.userDriftPersistence), drift = Float(spec.userDrift)
+        let innovation = drift * (1 - persistence * persistence).squareRoot()
 
         for t in 0..<count {
             userArrivals.admit(upTo: t, into: &userPool)
             itemArrivals.admit(upTo: t, into: &itemPool)
-            let u = userPool.drawByBudget(&random)
+            let u: Int
+            if sessions > 0 {
+                let s = random.below(sessions)
+                if sessionLeft[s] == 0 || userPool.left(sessionUser[s]) == 0 {
+                    sessionUser[s] = userPool.drawByBudget(&random)
+                    let length = spec.sessionLength * exp(sigma * random.normal() - sigma * sigma / 2)
+                    sessionLeft[s] = max(1, Int(length.rounded()))
+                }
+                sessionLeft[s] -= 1
+                u = sessionUser[s]
+            } else {
+                u = userPool.drawByBudget(&random)
+            }
             var i = itemPool.drawByBudget(&random)
             if seen != nil {
                 // A (probably) repeated pair: draw again, by budget for the
@@ -132,8 +159,13 @@ public struct SyntheticGenerator: Sendable {
             userPool.spend(u)
             itemPool.spend(i)
 
-            let score = Self.signal(u, i, userRows, itemRows, d)
-                + noise * Float(random.normal())
+            var score = Self.signal(u, i, userRows, itemRows, d)
+                + userNoise[u] * Float(random.normal())
+            if drift > 0 {
+                mood[u] = mood[u].isNaN ? drift * Float(random.normal())
+                                        : persistence * mood[u] + innovation * Float(random.normal())
+                score += mood[u]
+            }
             out.append(user: UInt64(u + 1), item: itemIDs[i], rating: level(of: score), timestamp: clock.tick())
         }
         return out
@@ -245,6 +277,7 @@ public struct SyntheticGenerator: Sendable {
     struct HiddenModel {
         var users: [Float]   // (users, 1 + d): bias, vector
         var items: [Float]   // (items, 1 + d)
+        var noise: [Float]   // (users): the standard deviation of each user's noise
     }
 
     /// Biases and vectors of every user and item, each from its own keyed
@@ -256,7 +289,15 @@ public struct SyntheticGenerator: Sendable {
         let rho = spec.popularityRatingCorrelation
         let rest = (1 - rho * rho).squareRoot()
         var model = HiddenModel(users: [Float](repeating: 0, count: spec.users * (d + 1)),
-                                items: [Float](repeating: 0, count: spec.items * (d + 1)))
+                                items: [Float](repeating: 0, count: spec.items * (d + 1)),
+                                noise: [Float](repeating: Float(spec.noise), count: spec.users))
+        let sigma = spec.userNoiseSpread
+        if sigma > 0 {
+            for u in 0..<spec.users {
+                var random = RandomStream(seed: seed, purpose: .synthLatent, 3, UInt64(u))
+                model.noise[u] = Float(spec.noise * exp(sigma * random.normal() - sigma * sigma / 2))
+            }
+        }
         for u in 0..<spec.users {
             var random = RandomStream(seed: seed, purpose: .synthLatent, 0, UInt64(u))
             model.users[u * (d + 1)] = Float(spec.userBiasScale * random.normal())
@@ -275,7 +316,7 @@ public struct SyntheticGenerator: Sendable {
     /// drawn as the stream draws them: user and item in proportion to budget,
     /// plus noise.
     static func calibratedThresholds(fractions: [Double], userBudgets: [Int32], itemBudgets: [Int32],
-                                     noise: Float, seed: UInt64,
+                                     noise: [Float], seed: UInt64,
                                      signal: (Int, Int) -> Float) -> [Float] {
         func runningSums(_ budgets: [Int32]) -> [Int] {
             var sums = [Int](repeating: 0, count: budgets.count)
@@ -300,7 +341,7 @@ public struct SyntheticGenerator: Sendable {
         for s in 0..<samples {
             let u = entity(random.below(total), userSums)
             let i = entity(random.below(total), itemSums)
-            scores[s] = signal(u, i) + noise * Float(random.normal())
+            scores[s] = signal(u, i) + noise[u] * Float(random.normal())
         }
         scores.sort()
 

@@ -172,6 +172,10 @@ extension SyntheticGenerator {
             Int(entityAt[random.below(active)])
         }
 
+        /// `entity`'s remaining budget (0 when exhausted or not yet arrived).
+        @inline(__always)
+        func left(_ entity: Int) -> Int32 { places[entity].left }
+
         /// Spends one unit of `entity`'s budget.
         @inline(__always)
         mutating func spend(_ entity: Int) {

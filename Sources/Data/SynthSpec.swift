@@ -48,15 +48,30 @@ public struct SyntheticSpec: Codable, Sendable, Equatable {
     public var lastTimestamp: Int64
 
     // The hidden model: score = userBias + itemBias + ⟨p_u, q_i⟩ + noise·ε,
-    // each term's standard deviation given here (in score units).
+    // each term's standard deviation given here (in score units). The
+    // defaults are calibrated on real ml-100k by `esapn inspect --diagnose`
+    // (docs/stand-in.md): biases explain about 31% of the held-out variance
+    // and a rank-8 interaction adds 1–2%, users' noise differs by ~22%, and a
+    // user's consecutive ratings correlate by ~0.16 around the user's mean.
     /// Width of the hidden user and item vectors p_u, q_i.
     public var latentDimension: Int
     public var userBiasScale: Double
     public var itemBiasScale: Double
     /// Standard deviation of ⟨p_u, q_i⟩.
     public var interactionScale: Double
-    /// Standard deviation of the per-record noise ε.
+    /// Standard deviation of the per-record noise ε (for a typical user).
     public var noise: Double
+    /// Lognormal σ of a per-user multiplier of the noise (mean 1): some users
+    /// rate consistently, others erratically. 0: the same noise for everyone.
+    public var userNoiseSpread: Double
+    /// A user's mood: a part of the user's bias that drifts from one of their
+    /// ratings to the next (AR(1) with this standard deviation, and
+    /// `userDriftPersistence` the correlation of consecutive values), so a
+    /// user's ratings are correlated in time and their mean moves (real
+    /// ml-100k: consecutive ratings of a user correlate by 0.16 around the
+    /// user's mean). 0: no drift.
+    public var userDrift: Double
+    public var userDriftPersistence: Double
     /// Correlation of an item's bias with its (log) popularity; positive means
     /// popular items are rated higher, as in MovieLens.
     public var popularityRatingCorrelation: Double
@@ -97,6 +112,16 @@ public struct SyntheticSpec: Codable, Sendable, Equatable {
     /// movie IDs are, so that remapping is exercised. User IDs are 1...users in
     /// order of arrival.
     public var maximumItemID: UInt64
+    /// Users rate in sessions: this many sessions are open at a time, each
+    /// record goes to one of them at random, and a session ends after its
+    /// length or when its user's budget is spent; a new one then opens with a
+    /// user drawn by remaining budget. Real MovieLens users rate dozens of
+    /// movies in one sitting (ml-100k: a median user appears in 2 batches of
+    /// 500 records, with 52 ratings in each). 0: no sessions, every record
+    /// draws its user by remaining budget.
+    public var concurrentSessions: Int
+    /// Mean ratings in a session (lognormal, σ = 1).
+    public var sessionLength: Double
     /// When a drawn item is one the user has (probably) rated already, draw
     /// again, up to this many times: the first half by remaining budget, the
     /// rest uniformly among items with budget left. 0 allows repeated
@@ -106,14 +131,17 @@ public struct SyntheticSpec: Codable, Sendable, Equatable {
     public init(records: Int, users: Int, items: Int, minimumRatingsPerUser: Int = 1,
                 ratingScale: RatingScale = .halfStars, ratingHistogram: [Double]? = nil,
                 firstTimestamp: Int64 = 789_652_004, lastTimestamp: Int64 = 1_537_945_149,
-                latentDimension: Int = 8, userBiasScale: Double = 0.5, itemBiasScale: Double = 0.5,
-                interactionScale: Double = 0.6, noise: Double = 0.9, popularityRatingCorrelation: Double = 0.3,
+                latentDimension: Int = 4, userBiasScale: Double = 0.48, itemBiasScale: Double = 0.66,
+                interactionScale: Double = 0.47, noise: Double = 0.78, userNoiseSpread: Double = 0.4,
+                userDrift: Double = 0.8, userDriftPersistence: Double = 0.95,
+                popularityRatingCorrelation: Double = 0.3,
                 userActivitySpread: Double = 1.3, itemPopularitySpread: Double = 2.0,
                 maximumUserCoverage: Double = 0.4, maximumItemCoverage: Double = 0.35,
                 popularItemsArriveEarly: Double = 0.9, activeUsersArriveEarly: Double = 0.6,
                 initialUsers: Int? = nil, initialItems: Int? = nil,
                 userArrivalPace: Double = 0.9, itemArrivalEnd: Double = 0.9,
-                maximumItemID: UInt64? = nil, maximumItemRedraws: Int = 15) {
+                maximumItemID: UInt64? = nil, maximumItemRedraws: Int = 15,
+                concurrentSessions: Int = 3, sessionLength: Double = 60) {
         self.records = records
         self.users = users
         self.items = items
@@ -129,6 +157,9 @@ public struct SyntheticSpec: Codable, Sendable, Equatable {
         self.itemBiasScale = itemBiasScale
         self.interactionScale = interactionScale
         self.noise = noise
+        self.userNoiseSpread = userNoiseSpread
+        self.userDrift = userDrift
+        self.userDriftPersistence = userDriftPersistence
         self.popularityRatingCorrelation = popularityRatingCorrelation
         self.userActivitySpread = userActivitySpread
         self.itemPopularitySpread = itemPopularitySpread
@@ -142,6 +173,8 @@ public struct SyntheticSpec: Codable, Sendable, Equatable {
         self.itemArrivalEnd = itemArrivalEnd
         self.maximumItemID = maximumItemID ?? UInt64(max(0, items)) * 5
         self.maximumItemRedraws = maximumItemRedraws
+        self.concurrentSessions = concurrentSessions
+        self.sessionLength = sessionLength
     }
 
     /// `ratingHistogram` as fractions summing to 1.
@@ -204,6 +237,7 @@ extension SyntheticSpec {
         }
         for (name, value) in [("userBiasScale", userBiasScale), ("itemBiasScale", itemBiasScale),
                               ("interactionScale", interactionScale), ("noise", noise),
+                              ("userNoiseSpread", userNoiseSpread), ("userDrift", userDrift),
                               ("userActivitySpread", userActivitySpread), ("itemPopularitySpread", itemPopularitySpread)] {
             guard value.isFinite, value >= 0 else { throw fail(name, "\(value) must be a finite number ≥ 0") }
         }
@@ -229,6 +263,15 @@ extension SyntheticSpec {
         }
         guard itemArrivalEnd >= 0, itemArrivalEnd <= 1 else {
             throw fail("itemArrivalEnd", "\(itemArrivalEnd) must be in 0...1 (a share of the stream)")
+        }
+        guard userDriftPersistence >= 0, userDriftPersistence < 1 else {
+            throw fail("userDriftPersistence", "\(userDriftPersistence) must be in [0, 1)")
+        }
+        guard concurrentSessions >= 0, concurrentSessions <= 1_000_000 else {
+            throw fail("concurrentSessions", "\(concurrentSessions) must be in 0...1000000 (0: no sessions)")
+        }
+        guard sessionLength.isFinite, sessionLength >= 1 else {
+            throw fail("sessionLength", "\(sessionLength) must be a finite number ≥ 1")
         }
         guard maximumItemRedraws >= 0, maximumItemRedraws <= 1000 else {
             throw fail("maximumItemRedraws", "\(maximumItemRedraws) must be in 0...1000")
@@ -275,7 +318,7 @@ public enum SyntheticPreset: String, CaseIterable, Codable, Sendable {
                 ratingScale: .wholeStars, ratingHistogram: p.ratingCounts.map(Double.init),
                 firstTimestamp: p.firstTimestamp, lastTimestamp: p.lastTimestamp,
                 userActivitySpread: 1.3, itemPopularitySpread: 1.45, maximumItemCoverage: 0.5,
-                activeUsersArriveEarly: 0.3, initialUsers: 10, initialItems: 1_000,
+                activeUsersArriveEarly: 0.3, initialUsers: 10, initialItems: 1_250, userArrivalPace: 0.85,
                 maximumItemID: UInt64(p.items))
         case .ml20m:
             return SyntheticSpec(
