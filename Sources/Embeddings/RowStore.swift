@@ -1,8 +1,22 @@
 // Embedding rows stored at their own width (ARCHITECTURE §2, §4): one slab per
 // candidate width, each a contiguous block of rows with the row optimizer's
 // moments beside them and a free list, so creating, enlarging or freeing a
-// row allocates nothing (slabs grow by doubling). A rank holds only the rows
-// it owns, indexed by local ID (global ID / P).
+// row allocates nothing once its chunk is there (slabs grow by chunks of
+// ~16 KiB of values, and rows never move). A rank holds only the rows it
+// owns, indexed by local ID (global ID / P).
+//
+// Memory is reported two ways. Reserved: the chunks allocated, which the
+// trainer does up front for every local ID at the creation width so that the
+// per-batch path never allocates. Resident: what has been touched, the slots
+// up to each slab's high-water mark (freed slots stay touched) and the index;
+// the operating system backs only touched pages, so this is what a rank's
+// RSS grows by.
+
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
 
 /// Where a row lives: its width index and its slot in that width's slab.
 public struct RowLocation: Equatable, Sendable {
@@ -16,7 +30,11 @@ public struct RowLocation: Equatable, Sendable {
 /// [values | m | v]: a slab grows by one chunk without moving any row, and
 /// holds at most one partly used chunk beyond its rows. Freed slots form an
 /// intrusive free list (the next free slot is kept in the freed row's first
-/// value), so freeing costs no memory.
+/// value), so freeing costs no memory. The chunks are consecutive pieces of
+/// one anonymous mapping sized for the most rows the slab can hold: taking a
+/// chunk is pointer arithmetic, and the operating system backs a page only
+/// when a row in it is first written, so the process's RSS grows exactly by
+/// the rows touched (malloc would write a header into every chunk).
 final class Slab {
     static let chunkFloats = 4096
     let width: Int
@@ -26,6 +44,9 @@ final class Slab {
     private var chunks: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     private(set) var chunkCount = 0
     private let maxChunks: Int
+    /// The mapping every chunk lives in, and its size in bytes.
+    private let region: UnsafeMutableRawPointer
+    private let regionBytes: Int
     /// First free slot, or -1.
     private var freeHead: Int32 = -1
 
@@ -36,11 +57,25 @@ final class Slab {
         rowsPerChunk = max(1, Self.chunkFloats / width)
         maxChunks = max(1, (maxRows + rowsPerChunk - 1) / rowsPerChunk)
         chunks = .allocate(capacity: maxChunks)
+        regionBytes = maxChunks * 3 * rowsPerChunk * width * MemoryLayout<Float>.stride
+        let mapped = mmap(nil, regionBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        guard let mapped, mapped != MAP_FAILED else {
+            fatalError("cannot map \(regionBytes) bytes for rows of width \(width): \(String(cString: strerror(errno)))")
+        }
+        region = mapped
     }
 
     deinit {
-        for c in 0..<chunkCount { chunks[c].deallocate() }
+        munmap(region, regionBytes)
         chunks.deallocate()
+    }
+
+    /// Hands out the next chunk of the mapping (nothing is allocated or touched).
+    @inline(__always)
+    private func addChunk() {
+        chunks[chunkCount] = (region + chunkCount * 3 * rowsPerChunk * width * MemoryLayout<Float>.stride)
+            .assumingMemoryBound(to: Float.self)
+        chunkCount += 1
     }
 
     /// Values, m and v of `slot`.
@@ -54,10 +89,7 @@ final class Slab {
 
     /// Allocates the chunks for `rows` slots now, so that taking them later allocates nothing.
     func reserve(_ rows: Int) {
-        while chunkCount * rowsPerChunk < min(rows, maxChunks * rowsPerChunk) {
-            chunks[chunkCount] = .allocate(capacity: 3 * rowsPerChunk * width)
-            chunkCount += 1
-        }
+        while chunkCount * rowsPerChunk < min(rows, maxChunks * rowsPerChunk) { addChunk() }
     }
 
     /// Takes a slot (reusing a freed one first). Moments are zeroed; values are left for the caller.
@@ -69,8 +101,7 @@ final class Slab {
         } else {
             if used == chunkCount * rowsPerChunk {
                 precondition(chunkCount < maxChunks, "slab of width \(width) is full (\(used) rows)")
-                chunks[chunkCount] = .allocate(capacity: 3 * rowsPerChunk * width)
-                chunkCount += 1
+                addChunk()
             }
             slot = used
             used += 1
@@ -88,8 +119,10 @@ final class Slab {
         live -= 1
     }
 
-    /// Bytes this slab holds: its chunks (values and two moments) and the chunk table.
-    var residentBytes: Int { chunkCount * rowsPerChunk * width * 12 + maxChunks * 8 }
+    /// Bytes allocated: its chunks (values and two moments) and the chunk table.
+    var reservedBytes: Int { chunkCount * rowsPerChunk * width * 12 + maxChunks * 8 }
+    /// Bytes touched: every slot ever taken (values and two moments) and the chunk table's used entries.
+    var residentBytes: Int { used * width * 12 + chunkCount * 8 }
 }
 
 /// Memory a store holds, as the memory report and Table 2 need it.
@@ -99,8 +132,10 @@ public struct RowMemory: Codable, Equatable, Sendable {
     public var widths: [Int]
     /// Floats in live row values (Σ rows × width): the paper's "total dims".
     public var valueFloats: Int
-    /// Bytes held: slab chunks (values + moments), chunk tables, and the per-ID index.
+    /// Bytes touched: slots ever taken (values + moments), used chunk-table entries, and the per-ID index.
     public var residentBytes: Int
+    /// Bytes allocated: whole chunks (touched or not), chunk tables, and the per-ID index.
+    public var reservedBytes: Int
     /// The per-ID index alone (width index, slot, last step): what any layout needs.
     public var indexBytes: Int
 
@@ -108,7 +143,7 @@ public struct RowMemory: Codable, Equatable, Sendable {
         precondition(a.widths == b.widths, "adding memory of stores with different widths")
         return RowMemory(rowsBySize: zip(a.rowsBySize, b.rowsBySize).map(+), widths: a.widths,
                          valueFloats: a.valueFloats + b.valueFloats, residentBytes: a.residentBytes + b.residentBytes,
-                         indexBytes: a.indexBytes + b.indexBytes)
+                         reservedBytes: a.reservedBytes + b.reservedBytes, indexBytes: a.indexBytes + b.indexBytes)
     }
 }
 
@@ -151,7 +186,7 @@ public final class RowStore {
     @inline(__always)
     public func width(of local: Int) -> Int { widths[Int(sizeIndex[local])] }
 
-    /// Pointers to `local`'s values and moments (valid until the next create or enlarge).
+    /// Pointers to `local`'s values and moments (valid until this row is resized or freed: rows never move otherwise).
     @inline(__always)
     public func row(_ local: Int) -> (values: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
                                       v: UnsafeMutablePointer<Float>, width: Int) {
@@ -201,6 +236,7 @@ public final class RowStore {
         let floats = zip(rows, widths).reduce(0) { $0 + $1.0 * $1.1 }
         let index = max(1, localCount) * (1 + 4 + 4)
         return RowMemory(rowsBySize: rows, widths: widths, valueFloats: floats,
-                         residentBytes: slabs.reduce(index) { $0 + $1.residentBytes }, indexBytes: index)
+                         residentBytes: slabs.reduce(index) { $0 + $1.residentBytes },
+                         reservedBytes: slabs.reduce(index) { $0 + $1.reservedBytes }, indexBytes: index)
     }
 }

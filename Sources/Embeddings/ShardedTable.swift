@@ -5,8 +5,9 @@
 //   2. owners create, catch up and (through a policy) resize their rows, then
 //      answer with (size index, row at its native width);
 //   3. requesters send row gradients back; owners sum them and step the rows.
-// Every buffer is sized once for the largest batch: the per-batch path
-// allocates nothing.
+// Every buffer is sized once for the largest batch and zero-filled, so it is
+// resident from the start: the per-batch path allocates nothing, and the
+// process does not grow when a batch has more distinct IDs than the last.
 import Comm
 import Kernels
 
@@ -129,18 +130,24 @@ public final class ShardedTable {
         requestSend = ints(2 * maxSlice, UInt32(0))
         let entry = 4 + 4 * (maxWidth + attachmentWidth)
         rowReceive = .allocate(byteCount: max(1, maxSlice * entry), alignment: 64)
+        rowReceive.initializeMemory(as: UInt8.self, repeating: 0, count: max(1, maxSlice * entry))
         gradientSend = .allocate(byteCount: max(1, maxSlice * entry), alignment: 64)
+        gradientSend.initializeMemory(as: UInt8.self, repeating: 0, count: max(1, maxSlice * entry))
         requestReceive = ints(2 * maxBatch, UInt32(0))
         ownedOf = ints(store.localCount, Int32(-1))
         ownedLocal = ints(maxBatch, Int32(0))
         ownedFrequency = ints(maxBatch, UInt32(0))
         entryOwned = ints(maxBatch, Int32(0))
         rowSend = .allocate(byteCount: max(1, maxBatch * entry), alignment: 64)
+        rowSend.initializeMemory(as: UInt8.self, repeating: 0, count: max(1, maxBatch * entry))
         gradientReceive = .allocate(byteCount: max(1, maxBatch * entry), alignment: 64)
+        gradientReceive.initializeMemory(as: UInt8.self, repeating: 0, count: max(1, maxBatch * entry))
         ownedGradient = .allocate(capacity: max(1, maxBatch * maxWidth))
+        ownedGradient.initialize(repeating: 0, count: max(1, maxBatch * maxWidth))
         ownedGradientOffset = ints(maxBatch, 0)
         overrideSize = ints(maxBatch, Int32(-1))
         overrideRows = .allocate(capacity: max(1, maxBatch * maxWidth))
+        overrideRows.initialize(repeating: 0, count: max(1, maxBatch * maxWidth))
         recordsByDistinct = ints(maxSlice, Int32(0))
         distinctRecordStart = ints(maxSlice + 1, Int32(0))
         valueSend = .allocate(byteCount: max(1, 8 * maxSlice), alignment: 64)

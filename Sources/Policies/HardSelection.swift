@@ -59,17 +59,24 @@ public final class HardSelectionEmbedding {
         top = widths.last!
         self.maxSlice = maxSlice
         let n = max(1, maxSlice)
-        levels = widths.map { UnsafeMutablePointer<Float>.allocate(capacity: n * $0) }
-        dlevels = widths.map { UnsafeMutablePointer<Float>.allocate(capacity: n * $0) }
+        // Zero-filled now, so the whole buffer is resident from the start and a
+        // later batch with more distinct IDs does not grow the process.
+        func buffer<T: Numeric>(_ count: Int) -> UnsafeMutablePointer<T> {
+            let p = UnsafeMutablePointer<T>.allocate(capacity: count)
+            p.initialize(repeating: 0, count: count)
+            return p
+        }
+        levels = widths.map { buffer(n * $0) }
+        dlevels = widths.map { buffer(n * $0) }
         levelCount = [Int](repeating: 0, count: widths.count)
-        sortedDistinct = .allocate(capacity: n)
-        positionOf = .allocate(capacity: n)
-        gathered = .allocate(capacity: n * top)
-        normalised = .allocate(capacity: n * top)
-        activated = .allocate(capacity: n * top)
-        dgathered = .allocate(capacity: n * top)
-        dnormalised = .allocate(capacity: n * top)
-        dactivated = .allocate(capacity: n * top)
+        sortedDistinct = buffer(n)
+        positionOf = buffer(n)
+        gathered = buffer(n * top)
+        normalised = buffer(n * top)
+        activated = buffer(n * top)
+        dgathered = buffer(n * top)
+        dnormalised = buffer(n * top)
+        dactivated = buffer(n * top)
         normCache = BatchNormCache(channels: top)
     }
 

@@ -160,9 +160,11 @@ public enum ReportRenderer {
     /// FIXED-128 and soft selection (222 floats per ID) would hold for the same IDs.
     public static func memoryTables(runs: [LoadedRun]) -> String {
         var out = ["## Memory per shard",
-                   "Resident = row values + optimizer moments + slab slack + index, per rank (shard). "
-                   + "FIXED-128 and soft (222 floats per ID, DARTS/AutoEmb) are what those models would "
-                   + "hold for the same IDs, values + Adam moments. Imbalance = largest shard / mean shard.",
+                   "Resident = what a rank (shard) has touched for embeddings: row values + optimizer moments "
+                   + "of every slot taken, chunk tables, the per-ID index and per-ID policy state. Ideal = the "
+                   + "chosen widths' values + Adam moments alone. FIXED-128 and soft (222 floats per ID, "
+                   + "DARTS/AutoEmb) are what those models would hold for the same IDs, values + Adam moments. "
+                   + "Imbalance = largest shard / mean shard.",
                    memorySummary(runs: runs)]
         for run in runs.sorted(by: runOrder) {
             let r = run.results
@@ -170,12 +172,15 @@ public enum ReportRenderer {
             let widths = widthColumns(ranks.flatMap { Array($0.rows_by_size.keys) })
             var table = MarkdownTable(
                 header: ["Rank"] + widths.map { "rows \($0)" }
-                    + ["Value floats", "Resident", "Exchange", "FIXED-128 would hold", "Soft-222 would hold", "Resident / FIXED"],
-                alignment: Array(repeating: .right, count: widths.count + 7))
+                    + ["Value floats", "Resident", "Ideal", "Resident / ideal", "Exchange", "FIXED-128 would hold",
+                       "Soft-222 would hold", "Resident / FIXED"],
+                alignment: Array(repeating: .right, count: widths.count + 9))
             func row(_ label: String, _ rows: [String: Int], _ floats: Int, _ resident: Int, _ exchange: Int,
                      _ fixed: Int, _ soft: Int) -> [String] {
-                [label] + widths.map { ReportFormat.grouped(rows[String($0)] ?? 0) }
-                    + [ReportFormat.grouped(floats), ReportFormat.bytes(resident), ReportFormat.bytes(exchange),
+                let ideal = floats * 12
+                return [label] + widths.map { ReportFormat.grouped(rows[String($0)] ?? 0) }
+                    + [ReportFormat.grouped(floats), ReportFormat.bytes(resident), ReportFormat.bytes(ideal),
+                       ideal > 0 ? ReportFormat.percent(Double(resident) / Double(ideal)) : "—", ReportFormat.bytes(exchange),
                        ReportFormat.bytes(fixed), ReportFormat.bytes(soft),
                        fixed > 0 ? ReportFormat.percent(Double(resident) / Double(fixed)) : "—"]
             }

@@ -28,10 +28,23 @@ public struct RankMemory: Codable, Equatable, Sendable {
     public var rows_by_size: [String: Int]
     /// Floats in live row values (users and items).
     public var value_floats: Int
-    /// Bytes this rank holds for embeddings: row values, optimizer moments,
-    /// slab slack (at most one partly used chunk per width), chunk tables, the
-    /// per-ID index (width, slot, last step) and ESAPN's per-ID loss history.
+    /// Bytes this rank holds for embeddings, as touched: row values and
+    /// optimizer moments of every slot taken (freed slots stay touched), chunk
+    /// tables, the per-ID index (width, slot, last step) and per-ID policy state
+    /// (ESAPN's loss history, DARTS' α, AutoEmb's weights).
     public var resident_bytes: Int
+    /// The same with whole chunks counted, touched or not: the address space
+    /// reserved so that the per-batch path never allocates. Absent in run
+    /// folders written before it existed.
+    public var reserved_bytes: Int?
+    /// The process's RssAnon at the end (Linux), and from the end of the first
+    /// batch to the end: the growth of `resident_bytes` and of RssAnon. The
+    /// two growths agree when the report tells the truth (scripts/bench-memory.sh checks it).
+    public var rss_anon_bytes: Int?
+    public var resident_growth_bytes: Int?
+    public var rss_anon_growth_bytes: Int?
+    /// The rank's peak resident set (VmHWM), the memory-mapped stream included.
+    public var peak_rss_bytes: Int?
     /// Bytes of the per-batch exchange buffers (not rows).
     public var exchange_bytes: Int
     /// What FIXED-128 and the soft baselines (222 floats per ID) would hold

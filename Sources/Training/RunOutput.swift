@@ -7,19 +7,36 @@ import Embeddings
 import Foundation
 
 extension StreamTrainer {
+    /// The embedding bytes this rank holds: rows touched, index and per-ID
+    /// policy state (ESAPN's loss history, DARTS' α and its moments, AutoEmb's weights).
+    var localResidentBytes: Int {
+        zip(tables, policies).reduce(0) { $0 + $1.0.store.memory.residentBytes + $1.1.residentBytes }
+    }
+
     /// Per rank, in rank order: users' rows by size, items' rows by size,
-    /// value floats, resident bytes, exchange bytes, live IDs (one all-gather).
+    /// value floats, resident bytes, exchange bytes, live IDs, reserved bytes,
+    /// RssAnon now (-1: unknown), and whether it was measured at the end of
+    /// the first batch (1 or 0) with the growth of resident bytes and of
+    /// RssAnon since then, and the peak RSS (-1: unknown) (one all-gather).
     private func gatherRankFigures() -> [ArraySlice<Double>] {
         let S = tables[0].store.widths.count
-        var mine = [Double](repeating: 0, count: 2 * S + 4)
+        var mine = [Double](repeating: 0, count: 2 * S + 10)
         for (s, table) in tables.enumerated() {
             let memory = table.store.memory
             for i in 0..<S { mine[s * S + i] = Double(memory.rowsBySize[i]) }
             mine[2 * S] += Double(memory.valueFloats)
-            // Rows, index and per-ID policy state (ESAPN's loss history, DARTS' α and its moments, AutoEmb's weights).
-            mine[2 * S + 1] += Double(memory.residentBytes + policies[s].residentBytes)
             mine[2 * S + 2] += Double(table.scratchBytes)
             mine[2 * S + 3] += Double(memory.rowsBySize.reduce(0, +))
+            mine[2 * S + 4] += Double(memory.reservedBytes + policies[s].residentBytes)
+        }
+        let resident = localResidentBytes, rss = ProcessMemory.rssAnonBytes()
+        mine[2 * S + 1] = Double(resident)
+        mine[2 * S + 5] = Double(rss ?? -1)
+        mine[2 * S + 9] = Double(ProcessMemory.peakRSSBytes() ?? -1)
+        if let first = firstBatchMemory, let rss, let firstRSS = first.rssAnon {
+            mine[2 * S + 6] = 1
+            mine[2 * S + 7] = Double(resident - first.resident)
+            mine[2 * S + 8] = Double(rss - firstRSS)
         }
         let all = comm.allGather(mine)
         return (0..<comm.size).map { r in all[(r * mine.count)..<((r + 1) * mine.count)] }
@@ -37,10 +54,17 @@ extension StreamTrainer {
             for i in 0..<S { rows[String(widths[i])] = Int(v[i] + v[S + i]) }
             let ids = Int(v[2 * S + 3])
             // FIXED-128 and soft selection (222 floats) as dense tables over the same IDs: values + two Adam moments.
-            return RankMemory(rank: r, rows_by_size: rows, value_floats: Int(v[2 * S]), resident_bytes: Int(v[2 * S + 1]),
-                              exchange_bytes: Int(v[2 * S + 2]),
-                              fixed_resident_bytes: ids * 128 * 12,
-                              soft_resident_bytes: ids * 222 * 12)
+            var memory = RankMemory(rank: r, rows_by_size: rows, value_floats: Int(v[2 * S]),
+                                    resident_bytes: Int(v[2 * S + 1]), exchange_bytes: Int(v[2 * S + 2]),
+                                    fixed_resident_bytes: ids * 128 * 12, soft_resident_bytes: ids * 222 * 12)
+            memory.reserved_bytes = Int(v[2 * S + 4])
+            memory.rss_anon_bytes = v[2 * S + 5] < 0 ? nil : Int(v[2 * S + 5])
+            memory.peak_rss_bytes = v[2 * S + 9] < 0 ? nil : Int(v[2 * S + 9])
+            if v[2 * S + 6] == 1 {
+                memory.resident_growth_bytes = Int(v[2 * S + 7])
+                memory.rss_anon_growth_bytes = Int(v[2 * S + 8])
+            }
+            return memory
         }
     }
 

@@ -55,6 +55,12 @@ public final class StreamTrainer {
     let validationIndices: UnsafeMutablePointer<Int>
     /// Batches completed (= the global Adam step reached).
     public private(set) var step = 0
+    /// At the end of the first batch: the embedding bytes this rank reported
+    /// and its RssAnon, so the report can be checked against the OS over the
+    /// rest of the run (every scratch buffer is zero-filled when it is made,
+    /// so nothing but embeddings should grow after this). Taken before the
+    /// progress callback, outside the window the allocation test counts.
+    public private(set) var firstBatchMemory: (resident: Int, rssAnon: Int?)?
 
     public init(config: TrainConfig, stream: StreamFile, comm: any Communicator) throws {
         try config.validate(records: stream.count, ranks: comm.size)
@@ -162,6 +168,7 @@ public final class StreamTrainer {
         let start = clock.now
         while step < batches {
             trainBatch(step)
+            if step == 1 { firstBatchMemory = (localResidentBytes, ProcessMemory.rssAnonBytes()) }
             if let progress {
                 let d = clock.now - start
                 progress(TrainingProgress(batch: step, batches: batches, records: min(records, step * config.batchSize),

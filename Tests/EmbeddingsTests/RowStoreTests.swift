@@ -40,10 +40,11 @@ final class RowStoreTests: XCTestCase {
         XCTAssertEqual(store.memory.valueFloats, 8)
 
         // The freed width-2 slot is taken again by the next width-2 row: no growth.
-        let before = store.memory.residentBytes
+        let before = store.memory
         let b = store.create(1, size: 0, step: 6)
         XCTAssertEqual(b, oldSlot, "a freed slot is reused")
-        XCTAssertEqual(store.memory.residentBytes, before, "reusing a slot allocates nothing")
+        XCTAssertEqual(store.memory.reservedBytes, before.reservedBytes, "reusing a slot allocates nothing")
+        XCTAssertEqual(store.memory.residentBytes, before.residentBytes, "a freed slot stays touched: reusing it adds nothing")
         let reused = store.row(1)
         XCTAssertEqual([reused.m[0], reused.m[1], reused.v[0], reused.v[1]], [0, 0, 0, 0],
                        "moments are zeroed when a freed slot is handed out again")
@@ -55,23 +56,27 @@ final class RowStoreTests: XCTestCase {
     func testReserveSizesTheSlabOnceAndCreatingWithinItDoesNotGrow() {
         let store = RowStore(widths: [4, 16], localCount: 1000)
         store.reserve(rows: 1000, size: 0)
-        let reserved = store.memory.residentBytes
+        let reserved = store.memory.reservedBytes
         // Width 4: one chunk of 1024 rows (values, m, v); chunk tables of 1 and 4 entries; the index.
         XCTAssertEqual(reserved, 1024 * 4 * 12 + (1 + 4) * 8 + 1000 * Self.indexBytesPerID)
+        // Nothing touched yet but the index and the one chunk-table entry.
+        XCTAssertEqual(store.memory.residentBytes, 8 + 1000 * Self.indexBytesPerID)
         var rows: [UnsafeMutablePointer<Float>] = []
         for local in 0..<1000 {
             let v = store.create(local, size: 0, step: 0)
             for j in 0..<4 { v[j] = Float(local * 4 + j) }
             rows.append(v)
         }
-        XCTAssertEqual(store.memory.residentBytes, reserved, "rows within the reservation allocate nothing")
+        XCTAssertEqual(store.memory.reservedBytes, reserved, "rows within the reservation allocate nothing")
+        XCTAssertEqual(store.memory.residentBytes, 1000 * 4 * 12 + 8 + 1000 * Self.indexBytesPerID,
+                       "resident: the 1000 slots touched, not the 1024 reserved")
         XCTAssertEqual(Set(rows).count, 1000, "every row has its own slot")
         for local in stride(from: 0, to: 1000, by: 37) {
             XCTAssertEqual(store.row(local).values, rows[local], "rows did not move")
             XCTAssertEqual(store.row(local).values[3], Float(local * 4 + 3))
         }
         store.reserve(rows: 10, size: 0)
-        XCTAssertEqual(store.memory.residentBytes, reserved, "reserving less than held changes nothing")
+        XCTAssertEqual(store.memory.reservedBytes, reserved, "reserving less than held changes nothing")
     }
 
     /// A random sequence of create / resize / reserve against a naive model of
@@ -119,12 +124,15 @@ final class RowStoreTests: XCTestCase {
                            "value floats after operation \(step)", file: file, line: line)
             let index = localCount * Self.indexBytesPerID
             XCTAssertEqual(m.indexBytes, index, file: file, line: line)
-            // Per slab: its chunks' rows × width × (values, m, v) floats + its chunk table (8 bytes a chunk it may hold).
-            var slabBytes = 0
+            // Reserved, per slab: its chunks' rows × width × (values, m, v) floats + its chunk table (8 bytes a
+            // chunk it may hold). Resident: the slots up to the high-water mark + the chunk-table entries in use.
+            var slabBytes = 0, touchedBytes = 0
             for s in 0..<widths.count {
                 slabBytes += slabs[s].chunks * rowsPerChunk[s] * widths[s] * 12 + maxChunks[s] * 8
+                touchedBytes += slabs[s].used * widths[s] * 12 + slabs[s].chunks * 8
             }
-            XCTAssertEqual(m.residentBytes, index + slabBytes, "resident bytes after operation \(step)", file: file, line: line)
+            XCTAssertEqual(m.reservedBytes, index + slabBytes, "reserved bytes after operation \(step)", file: file, line: line)
+            XCTAssertEqual(m.residentBytes, index + touchedBytes, "resident bytes after operation \(step)", file: file, line: line)
         }
 
         var operations = 0

@@ -244,18 +244,20 @@ final class ReportTests: XCTestCase {
         let markdown = ReportRenderer.memoryTables(runs: [try loadRun(dir)])
         let rows = tableCells(markdown, after: "### ESAPN, binary, seed 1, 2 ranks on ml-20m")
         XCTAssertEqual(rows.first, ["Rank", "rows 2", "rows 4", "rows 8", "rows 16", "rows 64", "rows 128",
-                                    "Value floats", "Resident", "Exchange", "FIXED-128 would hold",
-                                    "Soft-222 would hold", "Resident / FIXED"])
+                                    "Value floats", "Resident", "Ideal", "Resident / ideal", "Exchange",
+                                    "FIXED-128 would hold", "Soft-222 would hold", "Resident / FIXED"])
         XCTAssertEqual(rows.dropFirst().map(\.first!), ["0", "1", "**total**"], "ranks in order, then the total")
-        XCTAssertEqual(row(rows, "0"), ["0", "11", "1", "0", "0", "0", "0", "26", "1.50 MiB", "64.00 KiB",
+        // Ideal: the chosen widths' values and Adam moments, 12 bytes a value float.
+        XCTAssertEqual(row(rows, "0"), ["0", "11", "1", "0", "0", "0", "0", "26", "1.50 MiB", "312 B", "504123.08%", "64.00 KiB",
                                         "4.00 MiB", "6.94 MiB", "37.50%"])
-        XCTAssertEqual(row(rows, "1"), ["1", "10", "0", "0", "0", "0", "3", "404", "2.50 MiB", "64.00 KiB",
+        XCTAssertEqual(row(rows, "1"), ["1", "10", "0", "0", "0", "0", "3", "404", "2.50 MiB", "4.73 KiB", "54072.61%", "64.00 KiB",
                                         "4.00 MiB", "6.94 MiB", "62.50%"])
         XCTAssertEqual(row(rows, "**total**"), ["**total**", "**21**", "**1**", "**0**", "**0**", "**0**", "**3**",
-                                                "**430**", "**4.00 MiB**", "**128.00 KiB**", "**8.00 MiB**",
+                                                "**430**", "**4.00 MiB**", "**5.04 KiB**", "**81284.96%**",
+                                                "**128.00 KiB**", "**8.00 MiB**",
                                                 "**13.88 MiB**", "**50.00%**"])
         XCTAssertFalse(markdown.contains("⚠"))
-        let summary = tableCells(markdown, after: "Resident = row values")
+        let summary = tableCells(markdown, after: "Resident = what a rank")
         XCTAssertEqual(summary.last, ["ESAPN, binary, seed 1, 2 ranks (\(dir.path))", "2", "4.00 MiB", "8.00 MiB",
                                       "13.88 MiB", "50.00%", "1.25×"])
 

@@ -120,10 +120,16 @@ struct RunFolder {
         return value
     }
 
-    /// results.json without the fields that measure time.
+    /// results.json without the fields that measure time or what the OS holds.
     var resultsWithoutTiming: NSDictionary {
         var r = results
         r["throughput"] = nil
+        if var memory = r["memory"] as? [String: Any], let ranks = memory["per_rank"] as? [[String: Any]] {
+            memory["per_rank"] = ranks.map { rank in
+                rank.filter { !["rss_anon_bytes", "rss_anon_growth_bytes", "peak_rss_bytes"].contains($0.key) }
+            }
+            r["memory"] = memory
+        }
         return r as NSDictionary
     }
 }
