@@ -75,7 +75,7 @@ compare() { # compare KERNEL TASK SEED NP FAULT RUN REFERENCE
   local json
   json=$("$B" compare "$6" "$7" --json | tr -d '\n ')
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$json" >> "$rows"
-  echo "$1 $2 seed $3 P=$4 ${5/none/}: $("$B" compare "$6" "$7" | tr '\n' ';' | cut -c1-200)"
+  echo "$1 $2 seed $3 P=$4 ${5/none/}: $json" | cut -c1-200
 }
 
 first_rank="${ranks%% *}"
