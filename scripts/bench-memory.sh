@@ -16,7 +16,10 @@
 #                           [--ranks "2 4"] [--limit N] [--out DIR]
 #
 # --limit N trains on the first N records (test part: the last N/4) for a
-# short version. The whole matrix takes hours on 2 cores.
+# short version. The whole matrix takes hours on 2 cores, so a run folder that
+# already holds results.json is kept, not run again: run the script again with
+# the same --out to finish an interrupted matrix. ESAPN_BIN pins the binary
+# (copy it out of .build first if you will rebuild while the matrix runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,12 +35,15 @@ while (($#)); do
     --ranks) ranks=$2; shift 2 ;;
     --limit) limit=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "bench-memory.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-bash scripts/setup.sh --no-data >/dev/null
-B=$PWD/.build/release/esapn
+if [ -z "${ESAPN_BIN:-}" ]; then
+  bash scripts/setup.sh --no-data >/dev/null
+fi
+B=${ESAPN_BIN:-$PWD/.build/release/esapn}
+export ESAPN_BIN=$B
 mkdir -p "$out/runs"
 export OPENBLAS_NUM_THREADS=1
 
@@ -57,6 +63,11 @@ for preset in $presets; do
   for model in $models; do
     for np in $ranks; do
       run="$out/runs/$preset-$model-p$np"
+      if [ -f "$run/results.json" ]; then
+        echo "bench-memory: $run has results.json; kept"
+        continue
+      fi
+      rm -rf "$run"
       echo "bench-memory: launch/local.sh $np --data $stream --model $model --task binary ${test_args[*]} ${limit_args[*]}"
       launch/local.sh "$np" --data "$stream" --model "$model" --task binary "${test_args[@]}" "${limit_args[@]}" \
         --quiet --output "$run" >/dev/null

@@ -20,6 +20,31 @@ final class ExchangePlan {
 
     deinit { for b in [sendCounts, sendOffsets, receiveCounts, receiveOffsets] { b.deallocate() } }
 
+    /// Bytes of the four count arrays.
+    var bytes: Int { 4 * sendCounts.count * MemoryLayout<Int>.stride }
+
+    /// The one packing routine of every direction: for each destination rank
+    /// p in order, `entries(p)` consecutive entries, entry i written at
+    /// `buffer + byte` by `write(i, at)`, which returns its bytes. Fills
+    /// `sendCounts` and `sendOffsets` and returns the bytes packed. Entries are
+    /// numbered across ranks (0, 1, … in send order), so a caller that
+    /// packs two tables' entries into one buffer only needs to offset `i`.
+    @inline(__always)
+    func pack(into buffer: UnsafeMutableRawPointer, entries: (_ rank: Int) -> Int,
+              _ write: (_ entry: Int, _ at: UnsafeMutableRawPointer) -> Int) -> Int {
+        var byte = 0, entry = 0
+        for p in 0..<sendCounts.count {
+            sendOffsets[p] = byte
+            let end = entry + entries(p)
+            while entry < end {
+                byte += write(entry, buffer + byte)
+                entry += 1
+            }
+            sendCounts[p] = byte - sendOffsets[p]
+        }
+        return byte
+    }
+
     /// Sends every rank its counts, lays what arrives out contiguously in rank
     /// order, and moves the bytes. Returns the bytes received.
     @discardableResult

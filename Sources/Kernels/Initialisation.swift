@@ -1,9 +1,9 @@
 // Initialisation as PyTorch's defaults (ARCHITECTURE §2), from the
 // counter-based generator so that every rank draws the same numbers without
-// a broadcast, and a row is the same whichever rank creates it:
+// a broadcast:
 //   Linear weight and bias   U(−1/√fan_in, 1/√fan_in)   (kaiming_uniform_(a=√5))
-//   embedding row            N(0, 1)
 //   BatchNorm γ = 1, β = 0
+// (Embedding rows, N(0, 1), are drawn where tables live: Embeddings/EmbeddingSide.swift.)
 import Random
 
 // MARK: - Rules
@@ -35,24 +35,6 @@ public enum ParameterInit: Sendable, Hashable {
             for i in 0..<count { values[i] = sd * Float(stream.normal()) }
         }
     }
-}
-
-// MARK: - Embedding rows
-
-/// Which table a row belongs to; part of the row's random key.
-public enum EmbeddingSide: UInt64, Sendable, Codable, CaseIterable {
-    case user = 0
-    case item = 1
-}
-
-/// Fills a fresh embedding row with N(0, 1) values drawn from
-/// `RandomStream(seed:, purpose: .rowInit, id, side)`: the row depends only on
-/// (seed, id, side, width), not on the rank that creates it or when. Value j
-/// is the j-th draw, so a wider fresh row extends a narrower one.
-public func initRow(values: UnsafeMutablePointer<Float>, width: Int, seed: UInt64, id: Int, side: EmbeddingSide) {
-    precondition(width >= 0 && id >= 0, "initRow: need width >= 0 and id >= 0, got width=\(width) id=\(id)")
-    var stream = RandomStream(seed: seed, purpose: .rowInit, UInt64(id), side.rawValue)
-    ParameterInit.normal(standardDeviation: 1).fill(values, count: width, stream: &stream)
 }
 
 // MARK: - Keys

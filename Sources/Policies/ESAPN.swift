@@ -29,7 +29,7 @@ public final class ESAPNPolicy: SelectionPolicy {
     /// Registers the policy network's weights in `layout`.
     public static func parameters(side: EmbeddingSide, sizes: Int, state: PolicyState, hidden: Int,
                                   layout: inout ParameterLayout) -> StateNetworkParameters {
-        StateNetworkParameters(name: "\(side == .user ? "user" : "item").policy",
+        StateNetworkParameters(name: "\(side.singular).policy",
                                extra: (state.size ? sizes : 0) + (state.lastLoss ? 1 : 0),
                                hidden: hidden, outputs: 2, layout: &layout)
     }
@@ -58,17 +58,18 @@ public final class ESAPNPolicy: SelectionPolicy {
 
     public var hasValidationStage: Bool { true }
     public var validationNeedsGradients: Bool { false }
+    public var readsRecordLosses: Bool { true }
     public var residentBytes: Int { history.residentBytes }
 
-    /// Fills the states of the owned IDs of `table` and runs the network (collective).
-    func evaluate(_ table: ShardedTable, context: PolicyContext) {
-        let m = table.ownedCount
+    /// Fills the states of the owned IDs and runs the network (collective).
+    func evaluate(_ owned: OwnedRows, context: PolicyContext) {
+        let m = owned.count
         let E = network.parameters.extra
         for o in 0..<m {
-            let local = Int(table.ownedLocal[o])
-            let k = table.store.sizeIndex(of: local)!
+            let local = owned.local(o)
+            let k = owned.sizeIndex(o)
             sizeIndex[o] = Int32(k)
-            network.buckets[o] = Int32(FrequencyBuckets.bucket(table.ownedFrequency[o]))
+            network.buckets[o] = Int32(FrequencyBuckets.bucket(owned.frequency(o)))
             let x = network.extra + o * E
             var c = 0
             if state.size {
@@ -93,21 +94,21 @@ public final class ESAPNPolicy: SelectionPolicy {
 
     /// Argmax actions; enlarges rows permanently (the old slot is freed, the
     /// new row starts with zero moments at `readStep`).
-    public func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int) {
-        evaluate(table, context: context)
-        for o in 0..<table.ownedCount {
+    public func prepareModel(_ owned: OwnedRows, context: PolicyContext, batch: Int, readStep: Int) {
+        evaluate(owned, context: context)
+        for o in 0..<owned.count {
             let k = Int(sizeIndex[o])
             guard k + 1 < sizes, network.logits[2 * o + 1] > network.logits[2 * o] else { continue }
-            table.store.resize(Int(table.ownedLocal[o]), to: k + 1, step: readStep) { old, new in
+            owned.resize(o, to: k + 1, step: readStep) { old, new in
                 enlarge(old, from: k, into: new, arena: context.arena)
             }
         }
     }
 
-    /// Pushes each record's loss into its ID's FIFO, in stream order (collective).
-    public func finishModel(_ table: ShardedTable, losses: UnsafePointer<Float>, records n: Int) {
-        table.sendRecordValues(losses, records: n) { o, values, count in
-            let local = Int(table.ownedLocal[o])
+    /// Pushes each record's loss into its ID's FIFO, in stream order.
+    public func finishModel(_ owned: OwnedRows) {
+        owned.forEachRecordValues { o, values, count in
+            let local = owned.local(o)
             for j in 0..<count { history.push(local, values[j]) }
         }
     }
@@ -116,20 +117,17 @@ public final class ESAPNPolicy: SelectionPolicy {
 
     /// Samples actions and makes the sampled enlargements visible to
     /// requesters as overrides, storing nothing.
-    public func prepareValidation(_ table: ShardedTable, context: PolicyContext, batch: Int) {
-        evaluate(table, context: context)
-        for o in 0..<table.ownedCount {
-            let local = Int(table.ownedLocal[o])
+    public func prepareValidation(_ owned: OwnedRows, context: PolicyContext, batch: Int) {
+        evaluate(owned, context: context)
+        for o in 0..<owned.count {
             let k = Int(sizeIndex[o])
             actions[o] = 0
             guard k + 1 < sizes else { continue }
-            let key = fault == .actionKeyedByLocalID ? local : table.sharding.global(of: local)
+            let key = fault == .actionKeyedByLocalID ? owned.local(o) : owned.globalID(o)
             var rng = RandomStream(seed: seed, purpose: .policyAction, UInt64(batch), UInt64(side.rawValue) << 40 | UInt64(key))
             if Float(rng.uniform()) < probabilities[2 * o + 1] {
                 actions[o] = 1
-                enlarge(table.store.row(local).values, from: k, into: table.overrideRows + o * table.maxWidth,
-                        arena: context.arena)
-                table.overrideSize[o] = Int32(k + 1)
+                enlarge(owned.row(o), from: k, into: owned.serveTemporary(o, size: k + 1), arena: context.arena)
             }
         }
     }
@@ -137,11 +135,11 @@ public final class ESAPNPolicy: SelectionPolicy {
     /// REINFORCE: each ID's weight is Σ over its records of (mean of its last
     /// T losses − loss) (Eq. 2); adds the gradient of Σ weight × CE(logits,
     /// action) into the policy's weights (collective).
-    public func learn(_ table: ShardedTable, context: PolicyContext, losses: UnsafePointer<Float>, records n: Int, batch: Int) {
-        let m = table.ownedCount
+    public func learn(_ owned: OwnedRows, context: PolicyContext, batch: Int) {
+        let m = owned.count
         weights.update(repeating: 0, count: m)
-        table.sendRecordValues(losses, records: n) { o, values, count in
-            guard let baseline = history.mean(Int(table.ownedLocal[o])) else { return }
+        owned.forEachRecordValues { o, values, count in
+            guard let baseline = history.mean(owned.local(o)) else { return }
             var w: Float = 0
             for j in 0..<count { w += baseline - values[j] }
             weights[o] += w

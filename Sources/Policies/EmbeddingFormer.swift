@@ -10,11 +10,12 @@ public protocol EmbeddingFormer: AnyObject {
     var activated: UnsafeMutablePointer<Float> { get }
     /// (records, 128): d(activated), written by the caller before `backward`.
     var dactivated: UnsafeMutablePointer<Float> { get }
-    /// Forms `activated` for the `n` records of this rank's slice from the rows `table` received (collective).
-    func forward(table: ShardedTable, records n: Int, arena: ParameterArena, comm: any Communicator)
-    /// Adds dense gradients into `arena` and writes the rows' (and attachments')
-    /// gradients through `table` (collective).
-    func backward(table: ShardedTable, arena: ParameterArena, comm: any Communicator)
+    /// Forms `activated` for the `rows.records` records of this rank's slice
+    /// from the rows their owners sent (collective: BatchNorm is synchronised).
+    func forward(rows: ReceivedRows, arena: ParameterArena, comm: any Communicator)
+    /// Adds dense gradients into `arena` and writes the rows' (and extra
+    /// floats') gradients into `rows`' gradient slots (collective).
+    func backward(rows: ReceivedRows, arena: ParameterArena, comm: any Communicator)
 }
 
 extension HardSelectionEmbedding: EmbeddingFormer {}

@@ -18,15 +18,15 @@ public struct HardSelectionParameters: Sendable {
     public let chain: [LinearParameters]
     public let norm: BatchNormParameters
 
-    public init(side: String, widths: [Int], layout: inout ParameterLayout) {
+    public init(side: EmbeddingSide, widths: [Int], layout: inout ParameterLayout) {
         self.widths = widths
         var links: [LinearParameters] = []
         for L in 0..<(widths.count - 1) {
-            links.append(layout.addLinear("\(side).transform.\(widths[L])to\(widths[L + 1])",
+            links.append(layout.addLinear("\(side.singular).transform.\(widths[L])to\(widths[L + 1])",
                                           inFeatures: widths[L], outFeatures: widths[L + 1]))
         }
         chain = links
-        norm = layout.addBatchNorm("\(side).norm", channels: widths.last!)
+        norm = layout.addBatchNorm("\(side.singular).norm", channels: widths.last!)
     }
 }
 
@@ -86,14 +86,15 @@ public final class HardSelectionEmbedding {
         for p in [gathered, normalised, activated, dgathered, dnormalised, dactivated] { p.deallocate() }
     }
 
-    /// Forms `activated` (records, top) from the rows `table` received.
-    public func forward(table: ShardedTable, records n: Int, arena: ParameterArena, comm: any Communicator) {
+    /// Forms `activated` (records, top) from the rows received.
+    public func forward(rows: ReceivedRows, arena: ParameterArena, comm: any Communicator) {
+        let n = rows.records
         records = n
-        distinct = table.distinctCount
+        distinct = rows.distinctCount
         // Sort distinct IDs by width (counting sort, stable).
         var pos = 0
         for L in 0..<widths.count {
-            for d in 0..<distinct where Int(table.distinctSize[d]) == L {
+            for d in 0..<distinct where rows.sizeIndex(d) == L {
                 sortedDistinct[pos] = Int32(d)
                 positionOf[d] = Int32(pos)
                 pos += 1
@@ -110,13 +111,13 @@ public final class HardSelectionEmbedding {
                               bias: arena.value(link.bias!), batch: carried, inFeatures: widths[L - 1], outFeatures: w)
             }
             for p in carried..<levelCount[L] {
-                (levels[L] + p * w).update(from: table.distinctRow[Int(sortedDistinct[p])], count: w)
+                (levels[L] + p * w).update(from: rows.row(Int(sortedDistinct[p])), count: w)
             }
         }
         // Per record: gather, BatchNorm over the global batch, tanh.
         let final = levels[widths.count - 1]
         for k in 0..<n {
-            let p = Int(positionOf[Int(table.recordDistinct[k])])
+            let p = Int(positionOf[rows.distinct(ofRecord: k)])
             (gathered + k * top).update(from: final + p * top, count: top)
         }
         batchNormForward(out: normalised, cache: normCache, inp: gathered,
@@ -126,8 +127,8 @@ public final class HardSelectionEmbedding {
     }
 
     /// From d(activated) (records, top), adds dense gradients into `arena` and
-    /// writes each distinct row's gradient through `table.distinctGradient`.
-    public func backward(table: ShardedTable, arena: ParameterArena, comm: any Communicator) {
+    /// writes each distinct row's gradient into its slot in `rows`.
+    public func backward(rows: ReceivedRows, arena: ParameterArena, comm: any Communicator) {
         let n = records
         dnormalised.update(repeating: 0, count: n * top)
         tanhBackward(dinp: dnormalised, dout: dactivated, out: activated, count: n * top)
@@ -139,7 +140,7 @@ public final class HardSelectionEmbedding {
         let S = widths.count
         dlevels[S - 1].update(repeating: 0, count: distinct * top)
         for k in 0..<n {
-            let p = Int(positionOf[Int(table.recordDistinct[k])])
+            let p = Int(positionOf[rows.distinct(ofRecord: k)])
             let dst = dlevels[S - 1] + p * top, src = dgathered + k * top
             for j in 0..<top { dst[j] += src[j] }
         }
@@ -147,7 +148,7 @@ public final class HardSelectionEmbedding {
             let w = widths[L]
             let carried = L == 0 ? 0 : levelCount[L - 1]
             for p in carried..<levelCount[L] {
-                table.distinctGradient[Int(sortedDistinct[p])].update(from: dlevels[L] + p * w, count: w)
+                rows.gradient(Int(sortedDistinct[p])).update(from: dlevels[L] + p * w, count: w)
             }
             if carried > 0 {
                 let link = parameters.chain[L - 1]

@@ -1,7 +1,8 @@
 // What differs between FIXED, ESAPN, DARTS and AutoEmb at the owners of the
 // rows, behind one protocol the trainer drives (Algorithm 1). Each model
-// supplies only its hooks; the lookup, forward, backward and exchange are
-// the trainer's.
+// supplies only its hooks, on the owner's view of a table (OwnedRows: the
+// owned IDs of the batch and what may be done to them); the lookup, forward,
+// backward and every exchange are the trainer's.
 import Comm
 import Embeddings
 import Kernels
@@ -28,17 +29,21 @@ public protocol SelectionPolicy: AnyObject {
     /// gradient; ESAPN learns from rewards).
     var validationNeedsGradients: Bool { get }
 
+    /// Whether `learn` and `finishModel` read the per-record losses, which the
+    /// trainer then routes to the owners first (`owned.forEachRecordValues`).
+    var readsRecordLosses: Bool { get }
+
     /// Policy stage, at the owner, before it answers the validation batch's requests.
-    func prepareValidation(_ table: ShardedTable, context: PolicyContext, batch: Int)
+    func prepareValidation(_ owned: OwnedRows, context: PolicyContext, batch: Int)
     /// Policy stage, after the validation forward (and backward when asked):
-    /// learn from `losses` of this rank's `n` records and from the gradients
-    /// the owner received (collective).
-    func learn(_ table: ShardedTable, context: PolicyContext, losses: UnsafePointer<Float>, records n: Int, batch: Int)
+    /// learn from the records' losses or from the extra floats' gradients the
+    /// owner received (collective).
+    func learn(_ owned: OwnedRows, context: PolicyContext, batch: Int)
     /// Model stage, at the owner, before it answers: choose each ID's
     /// embedding (collective).
-    func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int)
-    /// Model stage, after the update, with the losses recorded for this rank's records.
-    func finishModel(_ table: ShardedTable, losses: UnsafePointer<Float>, records n: Int)
+    func prepareModel(_ owned: OwnedRows, context: PolicyContext, batch: Int, readStep: Int)
+    /// Model stage, after the update, with the records' losses delivered.
+    func finishModel(_ owned: OwnedRows)
     /// Bytes of per-ID state the policy holds at this owner (for the memory report).
     var residentBytes: Int { get }
 }
@@ -48,9 +53,10 @@ public final class FixedPolicy: SelectionPolicy {
     public init() {}
     public var hasValidationStage: Bool { false }
     public var validationNeedsGradients: Bool { false }
-    public func prepareValidation(_ table: ShardedTable, context: PolicyContext, batch: Int) {}
-    public func learn(_ table: ShardedTable, context: PolicyContext, losses: UnsafePointer<Float>, records n: Int, batch: Int) {}
-    public func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int) {}
-    public func finishModel(_ table: ShardedTable, losses: UnsafePointer<Float>, records n: Int) {}
+    public var readsRecordLosses: Bool { false }
+    public func prepareValidation(_ owned: OwnedRows, context: PolicyContext, batch: Int) {}
+    public func learn(_ owned: OwnedRows, context: PolicyContext, batch: Int) {}
+    public func prepareModel(_ owned: OwnedRows, context: PolicyContext, batch: Int, readStep: Int) {}
+    public func finishModel(_ owned: OwnedRows) {}
     public var residentBytes: Int { 0 }
 }

@@ -1,6 +1,7 @@
 // The soft-selection baselines at the owners (ARCHITECTURE §1). Both store
-// every candidate embedding (the row) and six weight logits per ID (the
-// table's attachment); they differ in where the logits come from:
+// every candidate embedding (the row) and six weight logits per ID (the ID's
+// extra state, which travels with its row); they differ in where the logits
+// come from:
 // - DARTS: the logits are per-ID architecture weights α, trained on the
 //   validation batch's loss gradient with Adam at the policy learning rate
 //   (catch-up Adam, like the rows, so untouched α move as dense Adam would);
@@ -33,40 +34,41 @@ public final class DARTSPolicy: SelectionPolicy {
 
     public var hasValidationStage: Bool { true }
     public var validationNeedsGradients: Bool { true }
+    public var readsRecordLosses: Bool { false }
     /// α, its two moments, and its last step.
     public var residentBytes: Int { localCount * (3 * K * 4 + 4) }
 
     /// Brings the α of the owned IDs to policy step `step` before they are read.
-    func catchUp(_ table: ShardedTable, to step: Int) {
-        for o in 0..<table.ownedCount {
-            let local = Int(table.ownedLocal[o])
+    func catchUp(_ owned: OwnedRows, to step: Int) {
+        for o in 0..<owned.count {
+            let local = owned.local(o)
             let from = Int(lastStep[local])
             guard from < step else { continue }
-            adam.catchUp(values: table.attachments + local * K, m: m + local * K, v: v + local * K,
+            adam.catchUp(values: owned.extra(o), m: m + local * K, v: v + local * K,
                          width: K, lastStep: from, to: step)
             lastStep[local] = Int32(step)
         }
     }
 
-    public func prepareValidation(_ table: ShardedTable, context: PolicyContext, batch: Int) {
-        catchUp(table, to: batch - 1)
+    public func prepareValidation(_ owned: OwnedRows, context: PolicyContext, batch: Int) {
+        catchUp(owned, to: batch - 1)
     }
 
     /// One Adam step (policy step `batch`) on each owned α with the gradient its owner received.
-    public func learn(_ table: ShardedTable, context: PolicyContext, losses: UnsafePointer<Float>, records n: Int, batch: Int) {
-        for o in 0..<table.ownedCount {
-            let local = Int(table.ownedLocal[o])
-            adam.step(values: table.attachments + local * K, m: m + local * K, v: v + local * K,
-                      grads: table.ownedAttachmentGradient + o * K, width: K, step: batch)
+    public func learn(_ owned: OwnedRows, context: PolicyContext, batch: Int) {
+        for o in 0..<owned.count {
+            let local = owned.local(o)
+            adam.step(values: owned.extra(o), m: m + local * K, v: v + local * K,
+                      grads: owned.extraGradient(o), width: K, step: batch)
             lastStep[local] = Int32(batch)
         }
     }
 
-    public func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int) {
-        catchUp(table, to: batch)
+    public func prepareModel(_ owned: OwnedRows, context: PolicyContext, batch: Int, readStep: Int) {
+        catchUp(owned, to: batch)
     }
 
-    public func finishModel(_ table: ShardedTable, losses: UnsafePointer<Float>, records n: Int) {}
+    public func finishModel(_ owned: OwnedRows) {}
 }
 
 public final class AutoEmbPolicy: SelectionPolicy {
@@ -77,7 +79,7 @@ public final class AutoEmbPolicy: SelectionPolicy {
     /// Registers the controller's weights in `layout`: state = frequency embedding + current weights (K).
     public static func parameters(side: EmbeddingSide, candidates: Int, hidden: Int,
                                   layout: inout ParameterLayout) -> StateNetworkParameters {
-        StateNetworkParameters(name: "\(side == .user ? "user" : "item").controller", extra: candidates,
+        StateNetworkParameters(name: "\(side.singular).controller", extra: candidates,
                                hidden: hidden, outputs: candidates, layout: &layout)
     }
 
@@ -89,39 +91,37 @@ public final class AutoEmbPolicy: SelectionPolicy {
 
     public var hasValidationStage: Bool { true }
     public var validationNeedsGradients: Bool { true }
+    public var readsRecordLosses: Bool { false }
     /// The current weights' logits of every ID.
     public var residentBytes: Int { localCount * K * 4 }
 
     /// Runs the controller on the owned IDs and stores its logits as their
     /// current weights, which the requesters receive (collective).
-    func assignWeights(_ table: ShardedTable, context: PolicyContext) {
-        let m = table.ownedCount
+    func assignWeights(_ owned: OwnedRows, context: PolicyContext) {
+        let m = owned.count
         for o in 0..<m {
-            let local = Int(table.ownedLocal[o])
-            controller.buckets[o] = Int32(FrequencyBuckets.bucket(table.ownedFrequency[o]))
+            controller.buckets[o] = Int32(FrequencyBuckets.bucket(owned.frequency(o)))
             // The current weights: softmax of the stored logits (uniform at first).
-            softmax(out: controller.extra + o * K, inp: table.attachments + local * K, count: K)
+            softmax(out: controller.extra + o * K, inp: owned.extra(o), count: K)
         }
         controller.forward(states: m, arena: context.policyArena, comm: context.comm)
-        for o in 0..<m {
-            (table.attachments + Int(table.ownedLocal[o]) * K).update(from: controller.logits + o * K, count: K)
-        }
+        for o in 0..<m { owned.extra(o).update(from: controller.logits + o * K, count: K) }
     }
 
-    public func prepareValidation(_ table: ShardedTable, context: PolicyContext, batch: Int) {
-        assignWeights(table, context: context)
+    public func prepareValidation(_ owned: OwnedRows, context: PolicyContext, batch: Int) {
+        assignWeights(owned, context: context)
     }
 
     /// Back-propagates the logits' gradient (summed at the owner over all
     /// requesters) through the controller (collective).
-    public func learn(_ table: ShardedTable, context: PolicyContext, losses: UnsafePointer<Float>, records n: Int, batch: Int) {
-        controller.backward(dlogits: table.ownedAttachmentGradient, arena: context.policyArena, comm: context.comm)
+    public func learn(_ owned: OwnedRows, context: PolicyContext, batch: Int) {
+        controller.backward(dlogits: owned.extraGradients, arena: context.policyArena, comm: context.comm)
     }
 
-    public func prepareModel(_ table: ShardedTable, context: PolicyContext, batch: Int, readStep: Int) {
-        assignWeights(table, context: context)
+    public func prepareModel(_ owned: OwnedRows, context: PolicyContext, batch: Int, readStep: Int) {
+        assignWeights(owned, context: context)
     }
 
-    public func finishModel(_ table: ShardedTable, losses: UnsafePointer<Float>, records n: Int) {}
+    public func finishModel(_ owned: OwnedRows) {}
 }
 

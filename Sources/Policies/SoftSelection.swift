@@ -15,11 +15,11 @@ public struct SoftSelectionParameters: Sendable {
     /// Floats of a stored row: all candidates side by side.
     public var rowWidth: Int { widths.reduce(0, +) }
 
-    public init(side: String, widths: [Int], layout: inout ParameterLayout) {
+    public init(side: EmbeddingSide, widths: [Int], layout: inout ParameterLayout) {
         self.widths = widths
         top = widths.last!
-        candidates = widths.map { layout.addLinear("\(side).candidate.\($0)", inFeatures: $0, outFeatures: widths.last!) }
-        norms = widths.map { layout.addBatchNorm("\(side).candidate.\($0).norm", channels: widths.last!) }
+        candidates = widths.map { layout.addLinear("\(side.singular).candidate.\($0)", inFeatures: $0, outFeatures: widths.last!) }
+        norms = widths.map { layout.addBatchNorm("\(side.singular).candidate.\($0).norm", channels: widths.last!) }
     }
 }
 
@@ -76,23 +76,24 @@ public final class SoftSelectionEmbedding: EmbeddingFormer {
         weights.deallocate(); dweights.deallocate(); activated.deallocate(); dactivated.deallocate()
     }
 
-    public func forward(table: ShardedTable, records n: Int, arena: ParameterArena, comm: any Communicator) {
-        precondition(table.attachmentWidth == K, "soft selection needs \(K) weight logits per ID, the table carries \(table.attachmentWidth)")
+    public func forward(rows: ReceivedRows, arena: ParameterArena, comm: any Communicator) {
+        precondition(rows.extraWidth == K, "soft selection needs \(K) weight logits per ID, the table carries \(rows.extraWidth)")
+        let n = rows.records
         records = n
-        distinct = table.distinctCount
+        distinct = rows.distinctCount
         // Per record: softmax of its ID's logits.
         for k in 0..<n {
-            softmax(out: weights + k * K, inp: table.distinctAttachment[Int(table.recordDistinct[k])], count: K)
+            softmax(out: weights + k * K, inp: rows.extra(rows.distinct(ofRecord: k)), count: K)
         }
         activated.update(repeating: 0, count: n * top)
         for j in 0..<K {
             let w = widths[j]
-            for d in 0..<distinct { (segments[j] + d * w).update(from: table.distinctRow[d] + offsets[j], count: w) }
+            for d in 0..<distinct { (segments[j] + d * w).update(from: rows.row(d) + offsets[j], count: w) }
             let link = parameters.candidates[j]
             linearForward(out: linear[j], inp: segments[j], weight: arena.value(link.weight), bias: arena.value(link.bias!),
                           batch: distinct, inFeatures: w, outFeatures: top)
             for k in 0..<n {
-                (gathered[j] + k * top).update(from: linear[j] + Int(table.recordDistinct[k]) * top, count: top)
+                (gathered[j] + k * top).update(from: linear[j] + rows.distinct(ofRecord: k) * top, count: top)
             }
             let norm = parameters.norms[j]
             batchNormForward(out: normalised[j], cache: caches[j], inp: gathered[j], gamma: arena.value(norm.gamma),
@@ -105,7 +106,7 @@ public final class SoftSelectionEmbedding: EmbeddingFormer {
         }
     }
 
-    public func backward(table: ShardedTable, arena: ParameterArena, comm: any Communicator) {
+    public func backward(rows: ReceivedRows, arena: ParameterArena, comm: any Communicator) {
         let n = records
         // d(weight_kj) = <dE_k, out_kj>; through the softmax to the logits.
         for k in 0..<n {
@@ -119,7 +120,7 @@ public final class SoftSelectionEmbedding: EmbeddingFormer {
             let w = weights + k * K, dw = dweights + k * K
             var dot: Float = 0
             for j in 0..<K { dot += w[j] * dw[j] }
-            let da = table.distinctAttachmentGradient[Int(table.recordDistinct[k])]
+            let da = rows.extraGradient(rows.distinct(ofRecord: k))
             for j in 0..<K { da[j] += w[j] * (dw[j] - dot) }
         }
         for j in 0..<K {
@@ -137,7 +138,7 @@ public final class SoftSelectionEmbedding: EmbeddingFormer {
                               batch: n, channels: top, comm: comm)
             dlinear[j].update(repeating: 0, count: distinct * top)
             for k in 0..<n {
-                let dst = dlinear[j] + Int(table.recordDistinct[k]) * top, src = dgathered[j] + k * top
+                let dst = dlinear[j] + rows.distinct(ofRecord: k) * top, src = dgathered[j] + k * top
                 for c in 0..<top { dst[c] += src[c] }
             }
             dsegments[j].update(repeating: 0, count: distinct * w)
@@ -145,7 +146,7 @@ public final class SoftSelectionEmbedding: EmbeddingFormer {
             linearBackward(dinp: dsegments[j], dweight: arena.gradient(link.weight), dbias: arena.gradient(link.bias!),
                            dout: dlinear[j], inp: segments[j], weight: arena.value(link.weight),
                            batch: distinct, inFeatures: w, outFeatures: top)
-            for d in 0..<distinct { (table.distinctGradient[d] + offsets[j]).update(from: dsegments[j] + d * w, count: w) }
+            for d in 0..<distinct { (rows.gradient(d) + offsets[j]).update(from: dsegments[j] + d * w, count: w) }
         }
     }
 }

@@ -53,10 +53,12 @@ extension StreamTrainer {
             var rows = [String: Int]()
             for i in 0..<S { rows[String(widths[i])] = Int(v[i] + v[S + i]) }
             let ids = Int(v[2 * S + 3])
-            // FIXED-128 and soft selection (222 floats) as dense tables over the same IDs: values + two Adam moments.
+            // FIXED (the largest width) and soft selection (every candidate side by side) as
+            // dense tables over the same IDs: values + two Adam moments.
             var memory = RankMemory(rank: r, rows_by_size: rows, value_floats: Int(v[2 * S]),
                                     resident_bytes: Int(v[2 * S + 1]), exchange_bytes: Int(v[2 * S + 2]),
-                                    fixed_resident_bytes: ids * 128 * 12, soft_resident_bytes: ids * 222 * 12)
+                                    fixed_resident_bytes: ids * config.topWidth * 12,
+                                    soft_resident_bytes: ids * config.softRowWidth * 12)
             memory.reserved_bytes = Int(v[2 * S + 4])
             memory.rss_anon_bytes = v[2 * S + 5] < 0 ? nil : Int(v[2 * S + 5])
             memory.peak_rss_bytes = v[2 * S + 9] < 0 ? nil : Int(v[2 * S + 9])
@@ -69,15 +71,15 @@ extension StreamTrainer {
     }
 
     /// Width index of every ID of `side` (-1: never seen), gathered on every rank (collective).
-    public func gatherSizes(side s: Int) -> [Int8] {
-        let table = tables[s]
+    public func gatherSizes(side: EmbeddingSide) -> [Int8] {
+        let table = tables[side.index]
         let P = comm.size
         let perRank = (table.totalIDs + P - 1) / P
         var mine = [Int8](repeating: -1, count: perRank)
         for local in 0..<table.store.localCount { mine[local] = Int8(table.store.sizeIndex(of: local) ?? -1) }
         var all = [Int8](repeating: -1, count: perRank * P)
         mine.withUnsafeBytes { m in all.withUnsafeMutableBytes { a in comm.allGather(m, into: a) } }
-        return (0..<table.totalIDs).map { g in all[(g % P) * perRank + g / P] }
+        return (0..<table.totalIDs).map { g in all[sharding.owner(of: g) * perRank + sharding.local(of: g)] }
     }
 
     /// The run's results (collective: every rank must call it after `run`).
@@ -96,7 +98,7 @@ extension StreamTrainer {
                 totalDims += c * w
             }
         }
-        let fixedDims = ids * 128
+        let fixedDims = ids * config.topWidth
         return RunResults(
             model: config.model.rawValue, task: config.task.rawValue, ranks: comm.size, seed: config.seed,
             records: records, stream: URL(fileURLWithPath: stream.path).lastPathComponent, batch_size: config.batchSize,
@@ -131,19 +133,20 @@ public enum RunWriter {
         try writeText(csv, to: directory + "/" + ResultFiles.batches)
 
         csv = ResultFiles.byFrequencyHeader + "\n"
-        for (s, name) in ["users", "items"].enumerated() {
+        for side in EmbeddingSide.allCases {
             for f in 1...Metrics.frequencies {
-                let (m, width) = metrics.byFrequency(side: s, frequency: f)
-                csv += "\(name),\(f),\(m.records),\(format(m.accuracy)),\(format(m.loss)),\(format(width))\n"
+                let (m, width) = metrics.byFrequency(side: side.index, frequency: f)
+                csv += "\(side.plural),\(f),\(m.records),\(format(m.accuracy)),\(format(m.loss)),\(format(width))\n"
             }
         }
         try writeText(csv, to: directory + "/" + ResultFiles.byFrequency)
 
         if let sizes {
             var out = ResultFiles.finalSizesHeader + "\n"
-            for (name, column, originals) in [("users", sizes.users, sizes.stream.userIDs), ("items", sizes.items, sizes.stream.itemIDs)] {
+            for (side, column, originals) in [(EmbeddingSide.user, sizes.users, sizes.stream.userIDs),
+                                              (.item, sizes.items, sizes.stream.itemIDs)] {
                 for (dense, size) in column.enumerated() where size >= 0 {
-                    out += "\(name),\(originals[dense]),\(dense),\(sizes.widths[Int(size)])\n"
+                    out += "\(side.plural),\(originals[dense]),\(dense),\(sizes.widths[Int(size)])\n"
                 }
             }
             try writeText(out, to: directory + "/" + ResultFiles.finalSizes)

@@ -39,7 +39,9 @@ public final class StreamTrainer {
     public let arena: ParameterArena
     /// The policy's or controller's weights (ESAPN, AutoEmb), trained at their own learning rate.
     public let policyArena: ParameterArena
-    public let tables: [ShardedTable]              // [users, items]
+    /// Per side, indexed by `EmbeddingSide.index`: the rows and their
+    /// exchange, how they become embeddings, who decides their widths.
+    public let tables: [ShardedTable]
     public let formers: [any EmbeddingFormer]
     public let policies: [any SelectionPolicy]
     public let head: DenseHead
@@ -73,74 +75,34 @@ public final class StreamTrainer {
         batches = (records + config.batchSize - 1) / config.batchSize
         let sliceCapacity = Sharding.maxSlice(batch: config.batchSize, ranks: comm.size)
         maxSlice = sliceCapacity
-        top = config.sizes.last!
+        top = config.topWidth
         let totals = [stream.header.users, stream.header.items]
-        let sideNames = ["user", "item"]
 
-        // The model's pieces: how rows are stored, how they become embeddings, who decides.
+        // The model's pieces, side by side: how rows become embeddings, who decides their widths, the head.
         var layout = ParameterLayout()
         var policyLayout = ParameterLayout()
-        let storedWidths = config.storedWidths
-        var attachment = 0
-        var makeFormer: [(Int) -> any EmbeddingFormer] = []
-        var makePolicy: [(ShardedTable) -> any SelectionPolicy] = []
-        switch config.model {
-        case .fixed, .esapn:
-            let chains = sideNames.map { HardSelectionParameters(side: $0, widths: storedWidths, layout: &layout) }
-            makeFormer = chains.map { c in { HardSelectionEmbedding(parameters: c, maxSlice: $0) } }
-            if config.model == .esapn {
-                let nets = EmbeddingSide.allCases.map {
-                    ESAPNPolicy.parameters(side: $0, sizes: storedWidths.count, state: config.policyState,
-                                           hidden: config.policyHidden, layout: &policyLayout)
-                }
-                makePolicy = EmbeddingSide.allCases.map { side in
-                    let s = Int(side.rawValue)
-                    return { table in
-                        ESAPNPolicy(side: side, parameters: nets[s], state: config.policyState, chain: chains[s],
-                                    rewardWindow: config.rewardWindow, localCount: table.store.localCount,
-                                    maxBatch: config.batchSize, seed: config.seed, fault: config.injectedFault)
-                    }
-                }
-            } else {
-                makePolicy = [{ _ in FixedPolicy() }, { _ in FixedPolicy() }]
-            }
-        case .darts, .autoemb:
-            let candidates = sideNames.map { SoftSelectionParameters(side: $0, widths: config.sizes, layout: &layout) }
-            attachment = config.sizes.count
-            makeFormer = candidates.map { c in { SoftSelectionEmbedding(parameters: c, maxSlice: $0) } }
-            if config.model == .darts {
-                makePolicy = [0, 1].map { _ in
-                    { table in
-                        DARTSPolicy(candidates: config.sizes.count, localCount: table.store.localCount,
-                                    learningRate: config.policyLearningRate, optimizer: config.rowOptimizer)
-                    }
-                }
-            } else {
-                let nets = EmbeddingSide.allCases.map {
-                    AutoEmbPolicy.parameters(side: $0, candidates: config.sizes.count, hidden: config.policyHidden,
-                                             layout: &policyLayout)
-                }
-                makePolicy = nets.map { net in
-                    { table in AutoEmbPolicy(parameters: net, localCount: table.store.localCount, maxBatch: config.batchSize) }
-                }
-            }
+        let pieces = EmbeddingSide.allCases.map { side in
+            ModelFactory.side(side, config: config, ownedIDs: sharding.localCount(of: totals[side.index]),
+                              maxSlice: sliceCapacity, layout: &layout, policyLayout: &policyLayout)
         }
+        formers = pieces.map(\.former)
+        policies = pieces.map(\.policy)
         let headParameters = DenseHeadParameters(inputs: 2 * top, hidden: config.hidden, outputs: config.task.outputs,
                                                  layout: &layout)
         arena = ParameterArena(layout: layout, seed: config.seed)
         policyArena = ParameterArena(layout: policyLayout, seed: config.seed)
+        head = DenseHead(parameters: headParameters, task: config.task, maxSlice: sliceCapacity)
+        context = PolicyContext(arena: arena, policyArena: policyArena, comm: comm)
+
+        // The tables: each side's rows, sharded, and their exchange.
         tables = EmbeddingSide.allCases.map { side in
-            ShardedTable(side: side, totalIDs: totals[Int(side.rawValue)], widths: storedWidths, comm: comm, seed: config.seed,
-                         maxSlice: sliceCapacity, maxBatch: config.batchSize, attachmentWidth: attachment,
-                         fault: config.injectedFault)
+            ShardedTable(side: side, totalIDs: totals[side.index], widths: config.storedWidths, comm: comm,
+                         seed: config.seed, maxSlice: sliceCapacity, maxBatch: config.batchSize,
+                         extraWidth: config.extraWidth, fault: config.injectedFault)
         }
         // Rows are created at width index 0: room for every local ID there now,
         // so creating rows never grows a slab inside the per-batch path.
         for table in tables { table.store.reserve(rows: table.store.localCount, size: 0) }
-        formers = makeFormer.map { $0(sliceCapacity) }
-        policies = [makePolicy[0](tables[0]), makePolicy[1](tables[1])]
-        head = DenseHead(parameters: headParameters, task: config.task, maxSlice: sliceCapacity)
-        context = PolicyContext(arena: arena, policyArena: policyArena, comm: comm)
         metrics = Metrics(batches: batches, testStart: config.testStart(records: stream.count))
         rowAdam = RowAdam(kind: config.rowOptimizer, lr: config.learningRate)
         func buffer<T: FixedWidthInteger>(_: T.Type) -> UnsafeMutablePointer<T> {
@@ -178,7 +140,7 @@ public final class StreamTrainer {
             }
         }
         // Bring every row to the final step, so stored values are what dense Adam holds.
-        for table in tables { table.catchUpAll(optimizer: rowAdam, to: step) }
+        for table in tables { table.owned.catchUpAll(optimizer: rowAdam, to: step) }
         metrics.reduce(comm)
     }
 
@@ -192,7 +154,78 @@ public final class StreamTrainer {
         step = t
     }
 
-    /// Copies this rank's slice of stream records `indices(k)` into the slice buffers.
+    /// Algorithm 1, lines 2–6 (ESAPN; DARTS and AutoEmb learn by gradient instead).
+    func policyStage(_ b: Int, step t: Int) {
+        // 2: the validation batch.
+        let n = loadValidationBatch(b)
+        // 3: owners sample actions and serve the sampled enlargements as temporary rows.
+        lookup(count: n, readStep: t - 1) { side in
+            policies[side.index].prepareValidation(tables[side.index].owned, context: context, batch: b)
+        }
+        // 4: the validation forward gives the rewards (soft selection: and a backward, the gradients).
+        forward(count: n)
+        if policies[0].validationNeedsGradients {
+            backward(count: n)   // the dense part is dropped; the rows' part reaches the owners
+            for table in tables { table.returnGradients() }
+        }
+        // 5–6: each owner's policy learns from its IDs' losses or gradients; one step of the policy weights.
+        policyArena.zeroGradients()
+        for side in EmbeddingSide.allCases {
+            let table = tables[side.index], policy = policies[side.index]
+            if policy.readsRecordLosses { table.sendRecordValues(head.losses, records: n) }
+            policy.learn(table.owned, context: context, batch: b)
+            table.owned.clearTemporaryRows()
+            table.finishBatch()
+        }
+        if policyArena.count > 0 {
+            comm.allReduceSum(policyArena.gradients)
+            policyArena.adamStep(lr: config.policyLearningRate, step: b)
+        }
+    }
+
+    /// Algorithm 1, lines 7–10: argmax actions, permanent enlargement, score, train.
+    func modelStage(_ b: Int, step t: Int) {
+        // 7: the training batch.
+        let batchStart = b * config.batchSize
+        let slice = sharding.slice(start: batchStart, count: min(config.batchSize, records - batchStart))
+        let n = slice.count
+        loadSlice(count: n) { slice.lowerBound + $0 }
+        // 8: owners choose each ID's width (ESAPN: argmax, enlarging for good) and answer.
+        lookup(count: n, readStep: t - 1) { side in
+            policies[side.index].prepareModel(tables[side.index].owned, context: context, batch: b, readStep: t - 1)
+            recordSizes(of: tables[side.index].owned, batch: b)
+        }
+        // 9: forward, and the batch is scored before any update.
+        forward(count: n)
+        let users = tables[EmbeddingSide.user.index].received, items = tables[EmbeddingSide.item.index].received
+        for k in 0..<n {
+            metrics.record(index: slice.lowerBound + k, batch: b, loss: head.losses[k], correct: head.correct[k],
+                           userFrequency: Int(sliceFrequencies[0][k]), itemFrequency: Int(sliceFrequencies[1][k]),
+                           userWidth: users.width(ofRecord: k), itemWidth: items.width(ofRecord: k))
+        }
+        // 10: backward; rows stepped at their owners; dense gradients all-reduced and stepped.
+        backward(count: n)
+        for table in tables {
+            table.returnGradients()
+            table.owned.applyOptimizer(rowAdam, step: t)
+        }
+        comm.allReduceSum(arena.gradients)
+        arena.adamStep(lr: config.learningRate, step: t)
+        #if ESAPN_CHECKS
+        checkReplicas(b)
+        #endif
+        // The records' losses reach their IDs' owners (ESAPN's loss histories).
+        for side in EmbeddingSide.allCases {
+            let table = tables[side.index], policy = policies[side.index]
+            if policy.readsRecordLosses { table.sendRecordValues(head.losses, records: n) }
+            policy.finishModel(table.owned)
+            table.finishBatch()
+        }
+    }
+
+    // MARK: - The steps' parts
+
+    /// Copies this rank's slice of stream records `index(k)` into the slice buffers.
     @inline(__always)
     func loadSlice(count n: Int, _ index: (Int) -> Int) {
         let u = stream.users.baseAddress!, i = stream.items.baseAddress!
@@ -206,22 +239,42 @@ public final class StreamTrainer {
         }
     }
 
-    /// Lookup for the slice in the slice buffers: requests, owner preparation
-    /// (`decide` runs at the owner before it answers), rows back.
+    /// Loads this rank's slice of batch `b`'s validation batch; returns its records.
+    func loadValidationBatch(_ b: Int) -> Int {
+        switch config.validation {
+        case .last:
+            let slice = sharding.slice(start: (b - 1) * config.batchSize, count: config.batchSize)
+            loadSlice(count: slice.count) { slice.lowerBound + $0 }
+            return slice.count
+        case .random:
+            // B records of the history, the same list on every rank; each takes its slice.
+            let history = b * config.batchSize
+            var rng = RandomStream(seed: config.seed, purpose: .validationSample, UInt64(b))
+            for k in 0..<config.batchSize { validationIndices[k] = rng.below(history) }
+            let slice = sharding.slice(start: 0, count: config.batchSize)
+            loadSlice(count: slice.count) { validationIndices[slice.lowerBound + $0] }
+            return slice.count
+        }
+    }
+
+    /// Lookup for the slice in the slice buffers, side by side: requests, the
+    /// owner creates and catches up rows, `decide` runs there, rows back.
     @inline(__always)
-    func lookup(count n: Int, readStep: Int, _ decide: (Int) -> Void) {
-        for s in 0..<2 {
-            tables[s].request(ids: sliceIDs[s], frequencies: sliceFrequencies[s], count: n)
-            tables[s].prepareOwnedRows(initialSize: 0, readStep: readStep, optimizer: rowAdam)
-            decide(s)
-            tables[s].answer()
+    func lookup(count n: Int, readStep: Int, _ decide: (EmbeddingSide) -> Void) {
+        for side in EmbeddingSide.allCases {
+            let table = tables[side.index]
+            table.request(ids: sliceIDs[side.index], frequencies: sliceFrequencies[side.index], count: n)
+            table.owned.prepareRows(initialSize: 0, readStep: readStep, optimizer: rowAdam)
+            decide(side)
+            table.answer()
         }
     }
 
     /// Forward of the slice: embeddings of both sides into the head, labels, head.
     func forward(count n: Int) {
-        for s in 0..<2 {
-            formers[s].forward(table: tables[s], records: n, arena: arena, comm: comm)
+        for side in EmbeddingSide.allCases {
+            let s = side.index
+            formers[s].forward(rows: tables[s].received, arena: arena, comm: comm)
             let src = formers[s].activated
             for k in 0..<n { (head.input + k * 2 * top + s * top).update(from: src + k * top, count: top) }
         }
@@ -232,101 +285,33 @@ public final class StreamTrainer {
         head.forward(records: n, arena: arena, comm: comm)
     }
 
-    /// Algorithm 1, lines 2–6: sample actions on the validation batch, enlarge
-    /// temporarily, compute rewards, one REINFORCE step of the policies.
-    func policyStage(_ b: Int, step t: Int) {
-        let n: Int
-        switch config.validation {
-        case .last:
-            let start = (b - 1) * config.batchSize
-            let slice = sharding.slice(start: start, count: config.batchSize)
-            n = slice.count
-            loadSlice(count: n) { slice.lowerBound + $0 }
-        case .random:
-            // B records of the history, the same list on every rank; each takes its slice.
-            let history = b * config.batchSize
-            var rng = RandomStream(seed: config.seed, purpose: .validationSample, UInt64(b))
-            for k in 0..<config.batchSize { validationIndices[k] = rng.below(history) }
-            let slice = sharding.slice(start: 0, count: config.batchSize)
-            n = slice.count
-            loadSlice(count: n) { validationIndices[slice.lowerBound + $0] }
-        }
-        lookup(count: n, readStep: t - 1) { s in
-            policies[s].prepareValidation(tables[s], context: context, batch: b)
-        }
-        forward(count: n)
-        if policies[0].validationNeedsGradients {
-            // The gradient reaches the owners with the rows; the dense part is dropped.
-            backward(count: n)
-            for s in 0..<2 { tables[s].returnGradients() }
-        }
-        policyArena.zeroGradients()
-        for s in 0..<2 {
-            policies[s].learn(tables[s], context: context, losses: head.losses, records: n, batch: b)
-            tables[s].clearOverrides()
-            tables[s].finishBatch()
-        }
-        if policyArena.count > 0 {
-            comm.allReduceSum(policyArena.gradients)
-            policyArena.adamStep(lr: config.policyLearningRate, step: b)
-        }
-    }
-
     /// Backward of the summed loss of the slice: dense gradients into `arena`,
-    /// row (and attachment) gradients into the tables' send buffers.
+    /// row (and extra) gradients into the tables' received views.
     func backward(count n: Int) {
         arena.zeroGradients()
         head.backward(arena: arena, comm: comm)
-        for s in 0..<2 {
+        for side in EmbeddingSide.allCases {
+            let s = side.index
             let dsrc = formers[s].dactivated
             for k in 0..<n { (dsrc + k * top).update(from: head.dinput + k * 2 * top + s * top, count: top) }
-            formers[s].backward(table: tables[s], arena: arena, comm: comm)
+            formers[s].backward(rows: tables[s].received, arena: arena, comm: comm)
         }
     }
 
     /// Adds the size every owned ID of this batch will be read at to the batch's digest.
     @inline(__always)
-    func recordSizes(of table: ShardedTable, side s: Int, batch b: Int) {
-        for o in 0..<table.ownedCount {
-            let local = Int(table.ownedLocal[o])
-            metrics.recordSize(batch: b, side: s, globalID: table.sharding.global(of: local),
-                               sizeIndex: table.store.sizeIndex(of: local)!)
+    func recordSizes(of owned: OwnedRows, batch b: Int) {
+        for o in 0..<owned.count {
+            metrics.recordSize(batch: b, side: owned.side.index, globalID: owned.globalID(o), sizeIndex: owned.sizeIndex(o))
         }
     }
 
-    /// Algorithm 1, lines 7–10: argmax actions, permanent enlargement, score, train.
-    func modelStage(_ b: Int, step t: Int) {
-        let batchStart = b * config.batchSize
-        let slice = sharding.slice(start: batchStart, count: min(config.batchSize, records - batchStart))
-        let n = slice.count
-        let lo = slice.lowerBound
-        loadSlice(count: n) { lo + $0 }
-        lookup(count: n, readStep: t - 1) { s in
-            policies[s].prepareModel(tables[s], context: context, batch: b, readStep: t - 1)
-            recordSizes(of: tables[s], side: s, batch: b)
-        }
-        forward(count: n)
-
-        // Score before any update.
-        let users = tables[0], items = tables[1]
-        for k in 0..<n {
-            metrics.record(index: lo + k, batch: b, loss: head.losses[k], correct: head.correct[k],
-                           userFrequency: Int(sliceFrequencies[0][k]), itemFrequency: Int(sliceFrequencies[1][k]),
-                           userWidth: users.store.widths[Int(users.distinctSize[Int(users.recordDistinct[k])])],
-                           itemWidth: items.store.widths[Int(items.distinctSize[Int(items.recordDistinct[k])])])
-        }
-
-        // Backward, rows to owners, dense all-reduce, optimizer steps.
-        backward(count: n)
-        for s in 0..<2 {
-            tables[s].returnGradients()
-            tables[s].applyOptimizer(rowAdam, step: t)
-        }
-        comm.allReduceSum(arena.gradients)
-        arena.adamStep(lr: config.learningRate, step: t)
-        for s in 0..<2 {
-            policies[s].finishModel(tables[s], losses: head.losses, records: n)
-            tables[s].finishBatch()
-        }
+    #if ESAPN_CHECKS
+    /// Replicas took the same steps, so their dense weights agree bit for bit (ARCHITECTURE §4).
+    func checkReplicas(_ b: Int) {
+        let mine = Double(arena.checksum() >> 11)
+        let all = comm.allGather([mine])
+        precondition(all.allSatisfy { $0 == mine }, "batch \(b): dense weights differ between ranks (checksums \(all))")
     }
+    #endif
 }

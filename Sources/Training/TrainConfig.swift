@@ -62,6 +62,13 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         }
     }
 
+    /// Floats each ID carries beside its row: soft selection's weight logits, one per candidate.
+    public var extraWidth: Int { model == .darts || model == .autoemb ? sizes.count : 0 }
+    /// The width of FIXED's rows and of every formed embedding (the largest candidate).
+    public var topWidth: Int { sizes.last! }
+    /// The floats of a soft-selection row: every candidate side by side.
+    public var softRowWidth: Int { sizes.reduce(0, +) }
+
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String
     }

@@ -184,7 +184,7 @@ struct TrainCommand: ParsableCommand {
         if let testLast { options["test_last"] = "\(testLast)" }
         if let limit { options["limit"] = "\(limit)" }
         let results = trainer.results(wallSeconds: wall, options: options)
-        let sizes = saveSizes ? (trainer.gatherSizes(side: 0), trainer.gatherSizes(side: 1)) : nil
+        let sizes = saveSizes ? (trainer.gatherSizes(side: .user), trainer.gatherSizes(side: .item)) : nil
         if comm.rank == 0 {
             try RunWriter.write(results, metrics: trainer.metrics, batches: trainer.batches, to: output,
                                 sizes: sizes.map { ($0.0, $0.1, config.storedWidths, trainer.stream) })

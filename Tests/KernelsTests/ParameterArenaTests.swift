@@ -61,25 +61,6 @@ final class ParameterArenaTests: XCTestCase {
         XCTAssertNotEqual(Array(UnsafeBufferPointer(start: other.value(fc.weight), count: 760)), w)
     }
 
-    func testInitRowIsKeyedByIDAndSide() {
-        let width = 8, rows = 2000
-        let table = Buffer(zeros: rows * width)
-        for id in 0..<rows { initRow(values: table.p + id * width, width: width, seed: 5, id: id, side: .user) }
-        let again = Buffer(zeros: width), item = Buffer(zeros: width), wide = Buffer(zeros: 128)
-        initRow(values: again.p, width: width, seed: 5, id: 17, side: .user)
-        initRow(values: item.p, width: width, seed: 5, id: 17, side: .item)
-        initRow(values: wide.p, width: 128, seed: 5, id: 17, side: .user)
-        XCTAssertEqual(again.array, Array(table.array[17 * width..<18 * width]))
-        XCTAssertNotEqual(item.array, again.array)
-        XCTAssertEqual(Array(wide.array.prefix(width)), again.array)
-        // N(0, 1): 16,000 samples; mean within 4σ = 0.032, variance within 5%.
-        let all = table.array.map(Double.init)
-        let mean = all.reduce(0, +) / Double(all.count)
-        let variance = all.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(all.count)
-        XCTAssertLessThan(abs(mean), 0.032)
-        XCTAssertEqual(variance, 1, accuracy: 0.05)
-    }
-
     // MARK: - Adam
 
     /// Three steps against PyTorch's formula evaluated by hand (Python, Double):

@@ -75,7 +75,8 @@ final class RowAdamTests: XCTestCase {
         var rng = RandomStream(seed: 11, purpose: .test, 11)
         let sigma = (0..<rows).map { _ in Float(pow(10, rng.uniform(-2, 0))) }
         let start = Buffer(zeros: rows * width)
-        for id in 0..<rows { initRow(values: start.p + id * width, width: width, seed: 3, id: id, side: .item) }
+        var draws = RandomStream(seed: 3, purpose: .test, 3)
+        ParameterInit.normal(standardDeviation: 1).fill(start.p, count: rows * width, stream: &draws)
 
         let dense = (values: Buffer(start.array), m: Buffer(zeros: rows * width), v: Buffer(zeros: rows * width))
         let catchUp = (values: Buffer(start.array), m: Buffer(zeros: rows * width), v: Buffer(zeros: rows * width))

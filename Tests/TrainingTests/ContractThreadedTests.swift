@@ -38,7 +38,7 @@ final class ContractThreadedTests: XCTestCase {
 
     static func outcome(_ t: StreamTrainer) -> Outcome {
         Outcome(batchLosses: (0..<t.batches).map { t.metrics.batch($0).loss }, overall: t.metrics.overall,
-                test: t.metrics.test, sizes: [t.gatherSizes(side: 0), t.gatherSizes(side: 1)])
+                test: t.metrics.test, sizes: [t.gatherSizes(side: .user), t.gatherSizes(side: .item)])
     }
 
     /// Runs the trainer on `ranks` threads; `wrap` may replace a rank's communicator.

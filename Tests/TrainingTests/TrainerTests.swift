@@ -141,7 +141,7 @@ final class TrainerTests: XCTestCase {
         let t = try trainer(path)
         t.run()
         let stream = try StreamFile(path: path)
-        let users = t.gatherSizes(side: 0), items = t.gatherSizes(side: 1)
+        let users = t.gatherSizes(side: .user), items = t.gatherSizes(side: .item)
         XCTAssertEqual(users.count, stream.header.users)
         XCTAssertEqual(items.count, stream.header.items)
         XCTAssert(users.allSatisfy { $0 == 0 } && items.allSatisfy { $0 == 0 }, "every ID holds a row of FIXED's one width")

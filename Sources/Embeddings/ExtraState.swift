@@ -1,0 +1,26 @@
+// A few floats per ID that travel with its row and whose gradient comes back
+// with the row's, owned beside the rows but not understood by them: soft
+// selection's six weight logits (DARTS' α, AutoEmb's current weights). The
+// table sends and sums them; the policy that owns them says what they mean.
+
+public final class ExtraState {
+    /// Floats per ID (0: nothing travels beside the rows).
+    public let width: Int
+    public let localCount: Int
+    private let values: UnsafeMutablePointer<Float>
+    public var bytes: Int { max(1, localCount * width) * 4 }
+
+    public init(width: Int, localCount: Int) {
+        precondition(width >= 0, "extra state width must be ≥ 0, got \(width)")
+        self.width = width
+        self.localCount = localCount
+        values = .allocate(capacity: max(1, localCount * width))
+        values.initialize(repeating: 0, count: max(1, localCount * width))
+    }
+
+    deinit { values.deallocate() }
+
+    /// The `width` floats of local ID `local` (zero at first).
+    @inline(__always)
+    public func of(_ local: Int) -> UnsafeMutablePointer<Float> { values + local * width }
+}
