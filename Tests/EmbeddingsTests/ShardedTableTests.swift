@@ -35,8 +35,8 @@ final class ShardedTableTests: XCTestCase {
 
     /// The row a requester received for distinct index `d`.
     static func received(_ t: ShardedTable, _ d: Int) -> [Float] {
-        let w = widths[Int(t.distinctSize[d])]
-        return Array(UnsafeBufferPointer(start: t.distinctRow[d], count: w))
+        let w = widths[t.received.sizeIndex(d)]
+        return Array(UnsafeBufferPointer(start: t.received.row(d), count: w))
     }
 
     static func stored(_ t: ShardedTable, local: Int) -> [Float] {
@@ -65,25 +65,25 @@ final class ShardedTableTests: XCTestCase {
     func testRequestDeduplicatesAndKeepsTheLargestFrequency() {
         let t = table(totalIDs: 12)
         request(t, [5, 3, 5, 9, 3, 5], [1, 1, 4, 2, 2, 3])
-        XCTAssertEqual(t.distinctCount, 3)
-        XCTAssertEqual((0..<3).map { t.distinctIDs[$0] }, [5, 3, 9], "distinct IDs in first-appearance order")
-        XCTAssertEqual((0..<3).map { t.distinctFrequency[$0] }, [4, 2, 2], "largest frequency per ID")
-        XCTAssertEqual((0..<6).map { t.recordDistinct[$0] }, [0, 1, 0, 2, 1, 0])
+        XCTAssertEqual(t.received.distinctCount, 3)
+        XCTAssertEqual((0..<3).map { t.received.globalID($0) }, [5, 3, 9], "distinct IDs in first-appearance order")
+        XCTAssertEqual((0..<3).map { t.received.frequency($0) }, [4, 2, 2], "largest frequency per ID")
+        XCTAssertEqual((0..<6).map { t.received.distinct(ofRecord: $0) }, [0, 1, 0, 2, 1, 0])
         // One rank owns everything: the merged requests are the same IDs (local = global).
-        XCTAssertEqual(t.ownedCount, 3)
-        XCTAssertEqual((0..<3).map { t.ownedLocal[$0] }, [5, 3, 9])
-        XCTAssertEqual((0..<3).map { t.ownedFrequency[$0] }, [4, 2, 2])
+        XCTAssertEqual(t.owned.count, 3)
+        XCTAssertEqual((0..<3).map { t.owned.local($0) }, [5, 3, 9])
+        XCTAssertEqual((0..<3).map { t.owned.frequency($0) }, [4, 2, 2])
     }
 
     func testAnswerReturnsTheStoredRowsAtTheirNativeWidth() {
         let t = table(totalIDs: 12)
         let optimizer = RowAdam(lr: Self.lr)
         request(t, [7, 2, 7, 11], [1, 1, 2, 1])
-        t.prepareOwnedRows(initialSize: 0, readStep: 0, optimizer: optimizer)
+        t.owned.prepareRows(initialSize: 0, readStep: 0, optimizer: optimizer)
         t.answer()
-        for d in 0..<t.distinctCount {
-            let id = Int(t.distinctIDs[d])
-            XCTAssertEqual(t.distinctSize[d], 0, "fresh rows are created at the initial size")
+        for d in 0..<t.received.distinctCount {
+            let id = Int(t.received.globalID(d))
+            XCTAssertEqual(t.received.sizeIndex(d), 0, "fresh rows are created at the initial size")
             XCTAssertEqual(Self.received(t, d), Self.freshRow(id, width: 2), "fresh row of \(id)")
         }
         t.finishBatch()
@@ -92,14 +92,14 @@ final class ShardedTableTests: XCTestCase {
         t.store.resize(2, to: 2, step: 0) { old, new in for j in 0..<8 { new[j] = old[j % 2] + Float(j) } }
         t.store.resize(11, to: 1, step: 0) { old, new in for j in 0..<4 { new[j] = -old[j % 2] } }
         request(t, [11, 2, 7], [2, 2, 3])
-        t.prepareOwnedRows(initialSize: 0, readStep: 0, optimizer: optimizer)
+        t.owned.prepareRows(initialSize: 0, readStep: 0, optimizer: optimizer)
         t.answer()
-        let expectedSizes: [Int32] = [1, 2, 0]
+        let expectedSizes = [1, 2, 0]
         for d in 0..<3 {
-            let id = Int(t.distinctIDs[d])
-            XCTAssertEqual(t.distinctSize[d], expectedSizes[d], "size of \(id)")
+            let id = Int(t.received.globalID(d))
+            XCTAssertEqual(t.received.sizeIndex(d), expectedSizes[d], "size of \(id)")
             XCTAssertEqual(Self.received(t, d), Self.stored(t, local: id), "row of \(id) as stored")
-            XCTAssertEqual(Self.received(t, d).count, Self.widths[Int(expectedSizes[d])], "sent at its own width")
+            XCTAssertEqual(Self.received(t, d).count, Self.widths[expectedSizes[d]], "sent at its own width")
         }
         let fresh2 = Self.freshRow(2, width: 2)
         XCTAssertEqual(Self.received(t, 1), (0..<8).map { fresh2[$0 % 2] + Float($0) })
@@ -110,18 +110,18 @@ final class ShardedTableTests: XCTestCase {
         let optimizer = RowAdam(lr: Self.lr)
         // ID 4 in three records, ID 6 in one.
         request(t, [4, 6, 4, 4], [1, 1, 2, 3])
-        t.prepareOwnedRows(initialSize: 0, readStep: 0, optimizer: optimizer)
+        t.owned.prepareRows(initialSize: 0, readStep: 0, optimizer: optimizer)
         t.answer()
-        XCTAssertEqual(t.distinctCount, 2)
+        XCTAssertEqual(t.received.distinctCount, 2)
         let before = [Self.stored(t, local: 4), Self.stored(t, local: 6)]
         let gradients: [[Double]] = [[0.5, -2], [3, 0.25]]
         for d in 0..<2 {
-            for j in 0..<2 { t.distinctGradient[d][j] = Float(gradients[d][j]) }
+            for j in 0..<2 { t.received.gradient(d)[j] = Float(gradients[d][j]) }
         }
         t.returnGradients()
-        t.applyOptimizer(optimizer, step: 1)
+        t.owned.applyOptimizer(optimizer, step: 1)
         for d in 0..<2 {
-            let id = Int(t.distinctIDs[d])
+            let id = Int(t.received.globalID(d))
             let expected = Self.adamByHand(before[d], gradients: [gradients[d]])
             assertClose(Self.stored(t, local: id), expected, rtol: 0, atol: 1e-6, "row \(id) after one step")
             XCTAssertEqual(t.store.lastStep[id], 1)
@@ -138,21 +138,21 @@ final class ShardedTableTests: XCTestCase {
         let t = table(totalIDs: 12)
         let optimizer = RowAdam(lr: Self.lr)
         request(t, [1, 2, 3, 2], [1, 1, 1, 2])
-        t.prepareOwnedRows(initialSize: 0, readStep: 0, optimizer: optimizer)
+        t.owned.prepareRows(initialSize: 0, readStep: 0, optimizer: optimizer)
         t.answer()
         let row3 = Self.stored(t, local: 3)
         t.finishBatch()
-        XCTAssertEqual(t.distinctCount, 0)
-        XCTAssertEqual(t.ownedCount, 0)
+        XCTAssertEqual(t.received.distinctCount, 0)
+        XCTAssertEqual(t.owned.count, 0)
 
         request(t, [3, 4, 3], [2, 1, 3])
-        XCTAssertEqual(t.distinctCount, 2, "only this batch's IDs")
-        XCTAssertEqual((0..<2).map { t.distinctIDs[$0] }, [3, 4])
-        XCTAssertEqual((0..<3).map { t.recordDistinct[$0] }, [0, 1, 0], "indices restart at 0")
-        XCTAssertEqual((0..<2).map { t.distinctFrequency[$0] }, [3, 1], "frequencies of this batch only")
-        XCTAssertEqual(t.ownedCount, 2)
-        XCTAssertEqual((0..<2).map { t.ownedLocal[$0] }, [3, 4])
-        t.prepareOwnedRows(initialSize: 0, readStep: 0, optimizer: optimizer)
+        XCTAssertEqual(t.received.distinctCount, 2, "only this batch's IDs")
+        XCTAssertEqual((0..<2).map { t.received.globalID($0) }, [3, 4])
+        XCTAssertEqual((0..<3).map { t.received.distinct(ofRecord: $0) }, [0, 1, 0], "indices restart at 0")
+        XCTAssertEqual((0..<2).map { t.received.frequency($0) }, [3, 1], "frequencies of this batch only")
+        XCTAssertEqual(t.owned.count, 2)
+        XCTAssertEqual((0..<2).map { t.owned.local($0) }, [3, 4])
+        t.owned.prepareRows(initialSize: 0, readStep: 0, optimizer: optimizer)
         t.answer()
         XCTAssertEqual(Self.received(t, 0), row3, "an existing row is kept, not recreated")
         XCTAssertEqual(Self.received(t, 1), Self.freshRow(4, width: 2))
@@ -203,11 +203,11 @@ final class ShardedTableTests: XCTestCase {
                 ids.withUnsafeBufferPointer { i in
                     frequencies.withUnsafeBufferPointer { f in t.request(ids: i.baseAddress!, frequencies: f.baseAddress!, count: ids.count) }
                 }
-                t.prepareOwnedRows(initialSize: 0, readStep: b, optimizer: optimizer)
+                t.owned.prepareRows(initialSize: 0, readStep: b, optimizer: optimizer)
                 if b == 0 {
-                    for o in 0..<t.ownedCount {
-                        let local = Int(t.ownedLocal[o]), id = t.sharding.global(of: local)
-                        mine.ownedFrequency[id] = t.ownedFrequency[o]
+                    for o in 0..<t.owned.count {
+                        let local = t.owned.local(o), id = t.sharding.global(of: local)
+                        mine.ownedFrequency[id] = t.owned.frequency(o)
                         if size(id) > 0 {
                             t.store.resize(local, to: size(id), step: 0) { _, new in
                                 for j in 0..<Self.widths[size(id)] { new[j] = enlarged(id, j) }
@@ -217,13 +217,13 @@ final class ShardedTableTests: XCTestCase {
                     }
                 }
                 t.answer()
-                for d in 0..<t.distinctCount {
-                    let id = Int(t.distinctIDs[d])
+                for d in 0..<t.received.distinctCount {
+                    let id = Int(t.received.globalID(d))
                     if b == 0 { mine.received[id] = Self.received(t, d) }
-                    for j in 0..<Self.widths[Int(t.distinctSize[d])] { t.distinctGradient[d][j] = Float(gradient(b, r, id, j)) }
+                    for j in 0..<Self.widths[t.received.sizeIndex(d)] { t.received.gradient(d)[j] = Float(gradient(b, r, id, j)) }
                 }
                 t.returnGradients()
-                t.applyOptimizer(optimizer, step: b + 1)
+                t.owned.applyOptimizer(optimizer, step: b + 1)
                 t.finishBatch()
             }
             for local in 0..<t.store.localCount where t.store.sizeIndex(of: local) != nil {

@@ -2,7 +2,7 @@
 // Eq. 1): rows of mixed widths d_j carried up the transform chain to the top
 // width, BatchNorm over the batch, tanh. The objective Σ w·activated (random
 // w) is differentiated with respect to the received row values (through
-// `distinctGradient`, duplicates of an ID summed), every chain weight and bias,
+// the received rows' gradient slots, duplicates of an ID summed), every chain weight and bias,
 // and BatchNorm's γ and β.
 //
 // Tolerance: the five-point stencil with step h = 1e-2 (truncation O(h⁴),
@@ -34,7 +34,7 @@ final class HardSelectionGradientTests: XCTestCase {
     final class Fixture {
         let comm = LocalCommunicator()
         let widths: [Int]
-        let table: ShardedTable
+        let rows: ReceivedRows
         let parameters: HardSelectionParameters
         let arena: ParameterArena
         let embedding: HardSelectionEmbedding
@@ -55,25 +55,21 @@ final class HardSelectionGradientTests: XCTestCase {
             for k in 0..<(distinct + 5) { ids.append(UInt32((3 * k + 1) % distinct)) }
             let n = ids.count
             records = n
-            let frequencies = ids.map { _ in UInt32(1) }
-            let table = ShardedTable(side: .user, totalIDs: distinct, widths: widths, comm: comm, seed: seed,
-                                     maxSlice: n, maxBatch: n)
-            self.table = table
-            ids.withUnsafeBufferPointer { i in
-                frequencies.withUnsafeBufferPointer { f in
-                    table.request(ids: i.baseAddress!, frequencies: f.baseAddress!, count: n)
+            // The rows as their owners would send them, with no table or exchange.
+            let rows = ReceivedRows(widths: widths, extraWidth: 0, totalIDs: distinct, capacity: n)
+            self.rows = rows
+            rows.receive(recordIDs: ids.map { Int($0) }) { id in
+                var values = [Float](repeating: 0, count: widths[sizes[id]])
+                if sizes[id] == 0 {
+                    values.withUnsafeMutableBufferPointer { initRow(values: $0.baseAddress!, width: widths[0], seed: seed, id: id, side: .user) }
+                } else {
+                    for j in values.indices { values[j] = Float(rng.normal()) }
                 }
+                return (sizes[id], values, [])
             }
-            table.prepareOwnedRows(initialSize: 0, readStep: 0, optimizer: RowAdam(lr: 1e-3))
-            for (id, size) in sizes.enumerated() where size > 0 {
-                table.store.resize(id, to: size, step: 0) { _, new in
-                    for j in 0..<widths[size] { new[j] = Float(rng.normal()) }
-                }
-            }
-            table.answer()
 
             var layout = ParameterLayout()
-            parameters = HardSelectionParameters(side: "user", widths: widths, layout: &layout)
+            parameters = HardSelectionParameters(side: .user, widths: widths, layout: &layout)
             arena = ParameterArena(layout: layout, seed: seed)
             // Move γ and β away from 1 and 0 so that their gradients are generic.
             for c in 0..<top {
@@ -86,7 +82,7 @@ final class HardSelectionGradientTests: XCTestCase {
 
         /// Σ w·activated, in Double.
         func objective() -> Double {
-            embedding.forward(table: table, records: records, arena: arena, comm: comm)
+            embedding.forward(rows: rows, arena: arena, comm: comm)
             var s = 0.0
             for i in 0..<(records * top) { s += Double(w[i]) * Double(embedding.activated[i]) }
             return s
@@ -97,18 +93,18 @@ final class HardSelectionGradientTests: XCTestCase {
             _ = objective()
             for i in 0..<(records * top) { embedding.dactivated[i] = w[i] }
             arena.zeroGradients()
-            embedding.backward(table: table, arena: arena, comm: comm)
+            embedding.backward(rows: rows, arena: arena, comm: comm)
         }
 
         func check(file: StaticString = #filePath, line: UInt = #line) -> Float {
             backward()
             var worst: Float = 0
             // Row values: the received copy is what forward reads.
-            for d in 0..<table.distinctCount {
-                let width = widths[Int(table.distinctSize[d])]
-                let analytic = Array(UnsafeBufferPointer(start: table.distinctGradient[d], count: width))
-                worst = max(worst, checkGradient("row of ID \(table.distinctIDs[d]) (width \(width))",
-                                                 at: table.distinctRow[d], count: width, analytic: analytic,
+            for d in 0..<rows.distinctCount {
+                let width = rows.width(d)
+                let analytic = rows.gradientValues(d).row
+                worst = max(worst, checkGradient("row of ID \(rows.globalID(d)) (width \(width))",
+                                                 at: UnsafeMutablePointer(mutating: rows.row(d)), count: width, analytic: analytic,
                                                  indices: Array(0..<width), rtol: rtol, atol: atol, fourthOrder: true,
                                                  file: file, line: line, objective: objective))
             }
@@ -136,7 +132,7 @@ final class HardSelectionGradientTests: XCTestCase {
     func testMixedWidthsThroughTheCascade() {
         // Widths 2, 4, 8: IDs at every level, several records per ID.
         let f = Fixture(widths: [2, 4, 8], sizes: (0..<12).map { $0 % 3 }, seed: 21)
-        XCTAssertEqual(Set((0..<f.table.distinctCount).map { f.table.distinctSize[$0] }), [0, 1, 2])
+        XCTAssertEqual(Set((0..<f.rows.distinctCount).map { f.rows.sizeIndex($0) }), [0, 1, 2])
         let worst = f.check()
         print("hard selection [2,4,8], mixed widths: worst |Δ|/tolerance \(worst)")
     }
@@ -169,9 +165,9 @@ final class HardSelectionGradientTests: XCTestCase {
         // chain(row) per record in Double, then BatchNorm over the records and tanh.
         var pre = [[Double]]()
         for k in 0..<f.records {
-            let d = Int(f.table.recordDistinct[k])
-            let size = Int(f.table.distinctSize[d])
-            var x = (0..<f.widths[size]).map { Double(f.table.distinctRow[d][$0]) }
+            let d = f.rows.distinct(ofRecord: k)
+            let size = f.rows.sizeIndex(d)
+            var x = (0..<f.widths[size]).map { Double(f.rows.row(d)[$0]) }
             for L in size..<(f.widths.count - 1) {
                 let link = f.parameters.chain[L]
                 let W = f.arena.value(link.weight), b = f.arena.value(link.bias!)

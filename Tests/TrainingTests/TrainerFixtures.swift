@@ -58,9 +58,9 @@ extension StreamTrainer {
         let frequencyColumns = [stream.userFrequencies.baseAddress!, stream.itemFrequencies.baseAddress!]
         for s in 0..<2 {
             tables[s].request(ids: idColumns[s] + start, frequencies: frequencyColumns[s] + start, count: n)
-            tables[s].prepareOwnedRows(initialSize: 0, readStep: readStep, optimizer: optimizer)
+            tables[s].owned.prepareRows(initialSize: 0, readStep: readStep, optimizer: optimizer)
             tables[s].answer()
-            formers[s].forward(table: tables[s], records: n, arena: arena, comm: comm)
+            formers[s].forward(rows: tables[s].received, arena: arena, comm: comm)
             let activated = formers[s].activated
             for k in 0..<n {
                 (head.input + k * 2 * top + s * top).update(from: activated + k * top, count: top)
