@@ -43,11 +43,12 @@ let package = Package(
             "Data", "Training", "Comm", "CommMPI", "Embeddings", "Kernels", "Policies",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .target(name: "TestSupport", dependencies: ["Comm"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Comm", "Kernels", "Random"], path: "Tests/TestSupport"),
         .testTarget(name: "DataTests", dependencies: ["Data", "Random", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Comm", "Random", "TestSupport"]),
         .testTarget(name: "CommTests", dependencies: ["Comm", "TestSupport"]),
         .testTarget(name: "EmbeddingsTests", dependencies: ["Embeddings", "Kernels", "Comm", "Random", "TestSupport"]),
+        .testTarget(name: "PoliciesTests", dependencies: ["Policies", "Embeddings", "Kernels", "Comm", "Random", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "Embeddings", "Policies", "Kernels", "Comm",
                                                          "Random", "TestSupport"]),
     ]

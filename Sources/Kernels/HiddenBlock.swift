@@ -4,9 +4,9 @@
 import Comm
 
 public struct HiddenBlockParameters: Sendable {
-    public let hidden: LinearParameters        // (in, H)
+    public let hidden: LinearParameters        // in → H, weight (H, in)
     public let hiddenNorm: BatchNormParameters // (H)
-    public let output: LinearParameters        // (H, out)
+    public let output: LinearParameters        // H → out, weight (out, H)
 
     public init(_ prefix: String, inputs: Int, hidden width: Int, outputs: Int, layout: inout ParameterLayout) {
         hidden = layout.addLinear("\(prefix).fc1", inFeatures: inputs, outFeatures: width)

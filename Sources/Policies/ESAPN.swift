@@ -56,6 +56,11 @@ public final class ESAPNPolicy: SelectionPolicy {
         sizeIndex.deallocate(); actions.deallocate(); weights.deallocate(); probabilities.deallocate(); dlogits.deallocate()
     }
 
+    /// The action sampled for owned ID `o` in this batch's policy stage (0 keep, 1 enlarge).
+    public func action(_ o: Int) -> Int { Int(actions[o]) }
+    /// The probability the policy gave owned ID `o`'s action `a` when it last evaluated it.
+    public func probability(_ o: Int, action a: Int) -> Float { probabilities[2 * o + a] }
+
     public var hasValidationStage: Bool { true }
     public var validationNeedsGradients: Bool { false }
     public var readsRecordLosses: Bool { true }

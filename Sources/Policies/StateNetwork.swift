@@ -7,6 +7,9 @@
 // last loss), AutoEmb the current weights.
 import Comm
 import Kernels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What ESAPN's policy sees of an ID besides its frequency.
 public struct PolicyState: Codable, Equatable, Sendable {
@@ -41,7 +44,7 @@ public struct StateNetworkParameters: Sendable {
     public static let frequencyWidth = 32
     public let frequencyTable: ParameterView         // (buckets, 32)
     public let frequencyNorm: BatchNormParameters    // (32)
-    /// fc1 (32 + extra, H) → BN(H) → tanh → fc2 (H, outputs).
+    /// fc1 (32 + extra → H) → BN(H) → tanh → fc2 (H → outputs).
     public let block: HiddenBlockParameters
     public let extra: Int
     public var inputs: Int { Self.frequencyWidth + extra }
@@ -130,7 +133,3 @@ public final class StateNetwork {
         }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

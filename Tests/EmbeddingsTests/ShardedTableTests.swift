@@ -270,4 +270,41 @@ final class ShardedTableTests: XCTestCase {
             assertClose(all[owner].finalRows[id]!, expected, rtol: 0, atol: 2e-6, "row \(id) owned by rank \(owner)")
         }
     }
+
+    /// Per-record values reach the owners of their IDs: each owned ID gets
+    /// the values of its records from every rank, ranks in order and records
+    /// in slice order, whatever the order of the requests; an ID nobody
+    /// requested gets nothing.
+    func testRecordValuesReachTheirOwnersInStreamOrder() {
+        let P = 3, totalIDs = 10
+        let slices: [[UInt32]] = [[4, 1, 4, 7, 1, 4], [1, 9, 0, 1], [7, 7, 3, 4, 0]]
+        /// The value of rank r's record k: distinct everywhere.
+        @Sendable func value(_ r: Int, _ k: Int) -> Float { Float(100 * r + k) }
+        let received = Locked([Int: [Float]]())
+        let world = ThreadedWorld(size: P)
+        world.run { comm in
+            let r = comm.rank
+            let ids = slices[r]
+            let t = ShardedTable(side: .user, totalIDs: totalIDs, widths: [2], comm: comm, seed: 1,
+                                 maxSlice: ids.count, maxBatch: slices.reduce(0) { $0 + $1.count })
+            let frequencies = ids.map { _ in UInt32(1) }
+            ids.withUnsafeBufferPointer { i in
+                frequencies.withUnsafeBufferPointer { f in t.request(ids: i.baseAddress!, frequencies: f.baseAddress!, count: ids.count) }
+            }
+            let values = (0..<ids.count).map { value(r, $0) }
+            values.withUnsafeBufferPointer { t.sendRecordValues($0.baseAddress!, records: ids.count) }
+            var mine = [Int: [Float]]()
+            t.owned.forEachRecordValues { o, v, c in
+                mine[t.owned.globalID(o), default: []] += Array(UnsafeBufferPointer(start: v, count: c))
+            }
+            t.finishBatch()
+            received.update { all in for (id, v) in mine { all[id] = v } }
+        }
+        var expected = [Int: [Float]]()
+        for (r, ids) in slices.enumerated() {
+            for (k, id) in ids.enumerated() { expected[Int(id), default: []].append(value(r, k)) }
+        }
+        XCTAssertEqual(received.value, expected)
+        XCTAssertNil(received.value[2], "ID 2 was not requested")
+    }
 }

@@ -1,5 +1,7 @@
 // The central-difference gradient check shared by the kernel tests and the
 // embedding tests: perturb one input in place, rerun the forward, compare.
+import Kernels
+import Random
 import XCTest
 
 /// Compares `analytic[i]` (∂objective/∂x[i]) with the central difference
@@ -51,5 +53,33 @@ public func checkGradient(_ name: String, at x: UnsafeMutablePointer<Float>, cou
     // The check must have looked at something that could fail.
     XCTAssertGreaterThan(indices.count, 0, "\(name): nothing checked", file: file, line: line)
     XCTAssert(analytic.contains { $0 != 0 }, "\(name): gradient is identically zero", file: file, line: line)
+    return worst
+}
+
+/// Checks every tensor of `arena` against finite differences of `objective`:
+/// `backward()` must zero the arena's gradients and fill them for the current
+/// values. Every element of a tensor of up to `sample` elements, `sample`
+/// random ones of a larger tensor, or only `indices(view)` when given (for
+/// tables where most rows are not read). Returns the worst |Δ|/tolerance.
+@discardableResult
+public func checkArenaGradients(_ arena: ParameterArena, views: [ParameterView]? = nil, sample: Int = 48,
+                                indices chosen: ((ParameterView) -> [Int]?)? = nil,
+                                eps: Float = 1e-2, rtol: Float = 2e-3, atol: Float = 1e-4,
+                                file: StaticString = #filePath, line: UInt = #line,
+                                backward: () -> Void, objective: () -> Double) -> Float {
+    backward()
+    var worst: Float = 0
+    var pick = RandomStream(seed: 17, purpose: .test)
+    for view in views ?? arena.layout.views {
+        let analytic = Array(UnsafeBufferPointer(start: arena.gradient(view), count: view.count))
+        var indices = chosen?(view) ?? Array(0..<view.count)
+        if chosen?(view) == nil && view.count > sample {
+            for i in 0..<sample { indices.swapAt(i, i + pick.below(view.count - i)) }
+            indices = Array(indices.prefix(sample))
+        }
+        worst = max(worst, checkGradient(view.name, at: arena.value(view), count: view.count, analytic: analytic,
+                                         indices: indices, eps: eps, rtol: rtol, atol: atol, fourthOrder: true,
+                                         file: file, line: line, objective: objective))
+    }
     return worst
 }
