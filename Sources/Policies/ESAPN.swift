@@ -121,7 +121,7 @@ public final class ESAPNPolicy: SelectionPolicy {
     // MARK: - Policy stage
 
     /// Samples actions and makes the sampled enlargements visible to
-    /// requesters as overrides, storing nothing.
+    /// requesters as temporary rows, storing nothing.
     public func prepareValidation(_ owned: OwnedRows, context: PolicyContext, batch: Int) {
         evaluate(owned, context: context)
         for o in 0..<owned.count {

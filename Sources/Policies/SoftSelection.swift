@@ -1,6 +1,6 @@
 // Soft selection (DARTS, AutoEmb; ARCHITECTURE §1): every ID stores all six
 // candidate embeddings in one row (2+4+…+128 = 222 floats) and six weight
-// logits beside it (the table's attachment). A record's embedding is
+// logits beside it (the ID's extra state, which travels with the row). A record's embedding is
 //   Σ_j softmax(logits)_j · tanh(BN_j(Linear_j(e_j))),   Linear_j: d_j → 128,
 // each BatchNorm synchronised over the global batch.
 import Comm
