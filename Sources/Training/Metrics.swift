@@ -9,6 +9,7 @@
 // runs' digests of a batch differ exactly when some ID got another size
 // (up to a 2^-32 chance of collision).
 import Comm
+import Embeddings
 import Random
 
 public final class Metrics {
@@ -62,8 +63,8 @@ public final class Metrics {
 
     /// Adds one decided ID to batch `batch`'s size digest (at the ID's owner, once per ID and batch).
     @inline(__always)
-    public func recordSize(batch: Int, side: Int, globalID: Int, sizeIndex: Int) {
-        let h = splitMix64(UInt64(side) << 56 ^ UInt64(globalID) << 8 ^ UInt64(sizeIndex))
+    public func recordSize(batch: Int, side: EmbeddingSide, globalID: Int, sizeIndex: Int) {
+        let h = splitMix64(side.rawValue << 56 ^ UInt64(globalID) << 8 ^ UInt64(sizeIndex))
         buffer[digestStart + batch] += Double(UInt32(truncatingIfNeeded: h))
     }
 
@@ -94,8 +95,8 @@ public final class Metrics {
     }
 
     /// (records, accuracy, loss, mean width) of records whose `side` frequency is `f` (1…100).
-    public func byFrequency(side: Int, frequency f: Int) -> (metric: Metric, meanWidth: Double) {
-        let g = 2 + batches + side * Self.frequencies + f - 1
+    public func byFrequency(side: EmbeddingSide, frequency f: Int) -> (metric: Metric, meanWidth: Double) {
+        let g = 2 + batches + side.index * Self.frequencies + f - 1
         let v = group(g)
         return (metric(g), v.count > 0 ? v.width / v.count : 0)
     }

@@ -19,7 +19,7 @@ extension StreamTrainer {
     /// the first batch (1 or 0) with the growth of resident bytes and of
     /// RssAnon since then, and the peak RSS (-1: unknown) (one all-gather).
     private func gatherRankFigures() -> [ArraySlice<Double>] {
-        let S = tables[0].store.widths.count
+        let S = config.storedWidths.count
         var mine = [Double](repeating: 0, count: 2 * S + 10)
         for (s, table) in tables.enumerated() {
             let memory = table.store.memory
@@ -46,7 +46,7 @@ extension StreamTrainer {
     public func gatherMemory() -> [RankMemory] { rankMemory(gatherRankFigures()) }
 
     private func rankMemory(_ figures: [ArraySlice<Double>]) -> [RankMemory] {
-        let widths = tables[0].store.widths
+        let widths = config.storedWidths
         let S = widths.count
         return figures.enumerated().map { r, f in
             let v = Array(f)
@@ -86,14 +86,14 @@ extension StreamTrainer {
     public func results(wallSeconds: Double, options: [String: String]) -> RunResults {
         let figures = gatherRankFigures()
         let perRank = rankMemory(figures)
-        let widths = tables[0].store.widths
-        var sizes = [[String: Int]](repeating: [:], count: 2)
+        let widths = config.storedWidths
+        var sizes = [[String: Int]](repeating: [:], count: EmbeddingSide.allCases.count)
         var ids = 0
         var totalDims = 0
-        for s in 0..<2 {
+        for side in EmbeddingSide.allCases {
             for (i, w) in widths.enumerated() {
-                let c = figures.reduce(0) { $0 + Int($1[$1.startIndex + s * widths.count + i]) }
-                sizes[s][String(w)] = c
+                let c = figures.reduce(0) { $0 + Int($1[$1.startIndex + side.index * widths.count + i]) }
+                sizes[side.index][String(w)] = c
                 ids += c
                 totalDims += c * w
             }
@@ -107,7 +107,7 @@ extension StreamTrainer {
             memory: MemoryResults(total_dims: totalDims, fixed_dims: fixedDims,
                                   ratio: fixedDims > 0 ? Double(totalDims) / Double(fixedDims) : 0,
                                   resident_bytes: perRank.reduce(0) { $0 + $1.resident_bytes }, per_rank: perRank),
-            sizes: SizeCounts(users: sizes[0], items: sizes[1]),
+            sizes: SizeCounts(users: sizes[EmbeddingSide.user.index], items: sizes[EmbeddingSide.item.index]),
             options: options)
     }
 }
@@ -135,7 +135,7 @@ public enum RunWriter {
         csv = ResultFiles.byFrequencyHeader + "\n"
         for side in EmbeddingSide.allCases {
             for f in 1...Metrics.frequencies {
-                let (m, width) = metrics.byFrequency(side: side.index, frequency: f)
+                let (m, width) = metrics.byFrequency(side: side, frequency: f)
                 csv += "\(side.plural),\(f),\(m.records),\(format(m.accuracy)),\(format(m.loss)),\(format(width))\n"
             }
         }

@@ -200,7 +200,8 @@ public final class StreamTrainer {
         let users = tables[EmbeddingSide.user.index].received, items = tables[EmbeddingSide.item.index].received
         for k in 0..<n {
             metrics.record(index: slice.lowerBound + k, batch: b, loss: head.losses[k], correct: head.correct[k],
-                           userFrequency: Int(sliceFrequencies[0][k]), itemFrequency: Int(sliceFrequencies[1][k]),
+                           userFrequency: Int(sliceFrequencies[EmbeddingSide.user.index][k]),
+                           itemFrequency: Int(sliceFrequencies[EmbeddingSide.item.index][k]),
                            userWidth: users.width(ofRecord: k), itemWidth: items.width(ofRecord: k))
         }
         // 10: backward; rows stepped at their owners; dense gradients all-reduced and stepped.
@@ -228,15 +229,17 @@ public final class StreamTrainer {
     /// Copies this rank's slice of stream records `index(k)` into the slice buffers.
     @inline(__always)
     func loadSlice(count n: Int, _ index: (Int) -> Int) {
-        let u = stream.users.baseAddress!, i = stream.items.baseAddress!
-        let uf = stream.userFrequencies.baseAddress!, itf = stream.itemFrequencies.baseAddress!
-        let r = stream.ratings.baseAddress!
-        for k in 0..<n {
-            let g = index(k)
-            sliceIDs[0][k] = u[g]; sliceIDs[1][k] = i[g]
-            sliceFrequencies[0][k] = uf[g]; sliceFrequencies[1][k] = itf[g]
-            sliceRatings[k] = r[g]
+        for side in EmbeddingSide.allCases {
+            let ids = stream.ids(side).baseAddress!, frequencies = stream.frequencies(side).baseAddress!
+            let sliceIDs = sliceIDs[side.index], sliceFrequencies = sliceFrequencies[side.index]
+            for k in 0..<n {
+                let g = index(k)
+                sliceIDs[k] = ids[g]
+                sliceFrequencies[k] = frequencies[g]
+            }
         }
+        let r = stream.ratings.baseAddress!
+        for k in 0..<n { sliceRatings[k] = r[index(k)] }
     }
 
     /// Loads this rank's slice of batch `b`'s validation batch; returns its records.
@@ -302,7 +305,7 @@ public final class StreamTrainer {
     @inline(__always)
     func recordSizes(of owned: OwnedRows, batch b: Int) {
         for o in 0..<owned.count {
-            metrics.recordSize(batch: b, side: owned.side.index, globalID: owned.globalID(o), sizeIndex: owned.sizeIndex(o))
+            metrics.recordSize(batch: b, side: owned.side, globalID: owned.globalID(o), sizeIndex: owned.sizeIndex(o))
         }
     }
 
@@ -314,4 +317,13 @@ public final class StreamTrainer {
         precondition(all.allSatisfy { $0 == mine }, "batch \(b): dense weights differ between ranks (checksums \(all))")
     }
     #endif
+}
+
+extension StreamFile {
+    /// The column of `side`'s dense IDs, one per record.
+    func ids(_ side: EmbeddingSide) -> UnsafeBufferPointer<UInt32> { side == .user ? users : items }
+    /// The column of `side`'s running frequencies (the ID's count so far, this record included).
+    func frequencies(_ side: EmbeddingSide) -> UnsafeBufferPointer<UInt32> {
+        side == .user ? userFrequencies : itemFrequencies
+    }
 }

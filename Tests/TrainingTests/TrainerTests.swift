@@ -4,6 +4,7 @@
 // up, the test part, the frequency breakdown, and learning.
 import Comm
 import Data
+import Embeddings
 import Foundation
 import Kernels
 import TestSupport
@@ -102,7 +103,7 @@ final class TrainerTests: XCTestCase {
         let t = try trainer(path)
         t.run()
         let stream = try StreamFile(path: path)
-        for (side, column) in [stream.userFrequencies, stream.itemFrequencies].enumerated() {
+        for (side, column) in [(EmbeddingSide.user, stream.userFrequencies), (.item, stream.itemFrequencies)] {
             var counts = [Int](repeating: 0, count: Metrics.frequencies + 1)
             for f in column where f <= UInt32(Metrics.frequencies) { counts[Int(f)] += 1 }
             XCTAssertGreaterThan(column.max()!, 100, "the stream has IDs beyond frequency 100")
@@ -118,8 +119,8 @@ final class TrainerTests: XCTestCase {
             XCTAssertLessThanOrEqual(lossSum, t.metrics.overall.loss * 3000 + 1e-9)
         }
         // Frequency 1 counts each ID's first record: one per ID.
-        XCTAssertEqual(t.metrics.byFrequency(side: 0, frequency: 1).metric.records, stream.header.users)
-        XCTAssertEqual(t.metrics.byFrequency(side: 1, frequency: 1).metric.records, stream.header.items)
+        XCTAssertEqual(t.metrics.byFrequency(side: .user, frequency: 1).metric.records, stream.header.users)
+        XCTAssertEqual(t.metrics.byFrequency(side: .item, frequency: 1).metric.records, stream.header.items)
     }
 
     /// There is signal in the synthetic ratings: the loss falls along the stream.
