@@ -50,12 +50,35 @@ public func adamUpdate(values: UnsafeMutablePointer<Float>,
     let correction2Root = Float((1 - pow(h.beta2, Double(t))).squareRoot())
     let oneMinusBeta1 = Float(1 - h.beta1), beta2 = Float(h.beta2), oneMinusBeta2 = Float(1 - h.beta2)
     let eps = Float(h.eps)
-    for i in 0..<count {
+    // Sixteen lanes at a time, then the tail: the same IEEE operations in the
+    // same order, so an element's result does not depend on where it sits.
+    let body = count & ~15
+    var i = 0
+    while i < body {
+        let g = load(grads + i), m0 = load(m + i), v0 = load(v + i)
+        let mi = m0 + oneMinusBeta1 * (g - m0)
+        let vi = beta2 * v0 + oneMinusBeta2 * g * g
+        store(mi, m + i)
+        store(vi, v + i)
+        store(load(values + i) - stepSize * mi / (vi.squareRoot() / correction2Root + eps), values + i)
+        i += 16
+    }
+    while i < count {
         let g = grads[i]
         let mi = m[i] + oneMinusBeta1 * (g - m[i])
         let vi = beta2 * v[i] + oneMinusBeta2 * g * g
         m[i] = mi
         v[i] = vi
         values[i] -= stepSize * mi / (vi.squareRoot() / correction2Root + eps)
+        i += 1
     }
+}
+
+@inline(__always)
+private func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
+@inline(__always)
+private func load(_ p: UnsafeMutablePointer<Float>) -> SIMD16<Float> { load(UnsafePointer(p)) }
+@inline(__always)
+private func store(_ x: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: x, as: SIMD16<Float>.self)
 }
