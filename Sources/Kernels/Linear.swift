@@ -6,6 +6,12 @@
 // into the gradient buffers (llm.c convention), so the caller zeroes all
 // gradients once per step with one memset.
 import CBLAS
+import Synchronization
+
+/// Floating-point operations of every sgemm this process ran (2·M·N·K each),
+/// for `esapn train --profile`'s achieved GFLOP/s. A relaxed atomic add per
+/// call: nothing beside a product of ≥ 2·500·2·2 operations.
+public let sgemmOperations = Atomic<Int>(0)
 
 // MARK: - Forward
 
@@ -25,6 +31,7 @@ public func linearForward(out: UnsafeMutablePointer<Float>,
         for b in 0..<B { (out + b * OC).update(from: bias, count: OC) }
         beta = 1
     }
+    sgemmOperations.add(2 * B * OC * C, ordering: .relaxed)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
                 blasint(B), blasint(OC), blasint(C),
                 1, inp, blasint(C), weight, blasint(C),
@@ -47,6 +54,7 @@ public func linearBackward(dinp: UnsafeMutablePointer<Float>?,     // (B, C)
     precondition(B >= 0 && C > 0 && OC > 0,
                  "linearBackward: need batch >= 0 and positive features, got B=\(B) C=\(C) OC=\(OC)")
     guard B > 0 else { return }
+    sgemmOperations.add(2 * B * OC * C * ((dinp == nil ? 0 : 1) + (dweight == nil ? 0 : 1)), ordering: .relaxed)
     if let dinp {
         // dinp[B, C] += dout[B, OC] · weight[OC, C]
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,

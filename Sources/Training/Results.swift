@@ -100,6 +100,8 @@ public struct RunResults: Codable, Equatable, Sendable {
     public var sizes: SizeCounts
     /// The options the run used, as given (for the report's footnotes).
     public var options: [String: String]
+    /// Where the time went (`--profile` only; absent otherwise).
+    public var profile: RunProfile?
 
     public init(model: String, task: String, ranks: Int, seed: UInt64, records: Int, stream: String, batch_size: Int,
                 test: Metric, overall: Metric, throughput: Throughput, memory: MemoryResults, sizes: SizeCounts,
@@ -107,6 +109,35 @@ public struct RunResults: Codable, Equatable, Sendable {
         self.model = model; self.task = task; self.ranks = ranks; self.seed = seed; self.records = records
         self.stream = stream; self.batch_size = batch_size; self.test = test; self.overall = overall
         self.throughput = throughput; self.memory = memory; self.sizes = sizes; self.options = options
+    }
+}
+
+/// `esapn train --profile`: per rank, seconds per phase of a batch, and what
+/// the rank sent through the communicator.
+public struct RunProfile: Codable, Equatable, Sendable {
+    public struct Rank: Codable, Equatable, Sendable {
+        public var rank: Int
+        /// Phase name → seconds over the whole run.
+        public var seconds: [String: Double]
+        /// Seconds of the batches outside any phase (loading slices, bookkeeping).
+        public var other_seconds: Double
+        /// Collective kind → calls per batch and bytes sent per batch.
+        public var collectives_per_batch: [String: Double]
+        public var bytes_sent_per_batch: [String: Double]
+        public var peak_rss_bytes: Int?
+        public init(rank: Int, seconds: [String: Double], other_seconds: Double, collectives_per_batch: [String: Double],
+                    bytes_sent_per_batch: [String: Double], peak_rss_bytes: Int?) {
+            self.rank = rank; self.seconds = seconds; self.other_seconds = other_seconds
+            self.collectives_per_batch = collectives_per_batch; self.bytes_sent_per_batch = bytes_sent_per_batch
+            self.peak_rss_bytes = peak_rss_bytes
+        }
+    }
+    public var per_rank: [Rank]
+    /// sgemm operations of the run over all ranks, and their rate over the wall time.
+    public var sgemm_gflop: Double
+    public var achieved_gflops: Double
+    public init(per_rank: [Rank], sgemm_gflop: Double, achieved_gflops: Double) {
+        self.per_rank = per_rank; self.sgemm_gflop = sgemm_gflop; self.achieved_gflops = achieved_gflops
     }
 }
 

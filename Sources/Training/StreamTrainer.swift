@@ -63,8 +63,11 @@ public final class StreamTrainer {
     /// so nothing but embeddings should grow after this). Taken before the
     /// progress callback, outside the window the allocation test counts.
     public private(set) var firstBatchMemory: (resident: Int, rssAnon: Int?)?
+    /// Wall time per phase (`esapn train --profile`); off by default.
+    public let profile: PhaseProfile
 
-    public init(config: TrainConfig, stream: StreamFile, comm: any Communicator) throws {
+    public init(config: TrainConfig, stream: StreamFile, comm: any Communicator, profile: Bool = false) throws {
+        self.profile = PhaseProfile(enabled: profile)
         try config.validate(records: stream.count, ranks: comm.size)
         self.config = config
         self.stream = stream
@@ -149,7 +152,7 @@ public final class StreamTrainer {
     /// Global batch `b` at global Adam step t = b + 1.
     func trainBatch(_ b: Int) {
         let t = b + 1
-        if policies[0].hasValidationStage && b > 0 { policyStage(b, step: t) }
+        if policies[0].hasValidationStage && b > 0 { profile.time(.policyStage) { policyStage(b, step: t) } }
         modelStage(b, step: t)
         step = t
     }
@@ -196,31 +199,33 @@ public final class StreamTrainer {
             recordSizes(of: tables[side.index].owned, batch: b)
         }
         // 9: forward, and the batch is scored before any update.
-        forward(count: n)
-        let users = tables[EmbeddingSide.user.index].received, items = tables[EmbeddingSide.item.index].received
-        for k in 0..<n {
-            metrics.record(index: slice.lowerBound + k, batch: b, loss: head.losses[k], correct: head.correct[k],
-                           userFrequency: Int(sliceFrequencies[EmbeddingSide.user.index][k]),
-                           itemFrequency: Int(sliceFrequencies[EmbeddingSide.item.index][k]),
-                           userWidth: users.width(ofRecord: k), itemWidth: items.width(ofRecord: k))
+        profile.time(.forward) { forward(count: n) }
+        profile.time(.metrics) {
+            let users = tables[EmbeddingSide.user.index].received, items = tables[EmbeddingSide.item.index].received
+            for k in 0..<n {
+                metrics.record(index: slice.lowerBound + k, batch: b, loss: head.losses[k], correct: head.correct[k],
+                               userFrequency: Int(sliceFrequencies[EmbeddingSide.user.index][k]),
+                               itemFrequency: Int(sliceFrequencies[EmbeddingSide.item.index][k]),
+                               userWidth: users.width(ofRecord: k), itemWidth: items.width(ofRecord: k))
+            }
         }
         // 10: backward; rows stepped at their owners; dense gradients all-reduced and stepped.
-        backward(count: n)
+        profile.time(.backward) { backward(count: n) }
         for table in tables {
-            table.returnGradients()
-            table.owned.applyOptimizer(rowAdam, step: t)
+            profile.time(.exchange) { table.returnGradients() }
+            profile.time(.rowOptimizer) { table.owned.applyOptimizer(rowAdam, step: t) }
         }
-        comm.allReduceSum(arena.gradients)
-        arena.adamStep(lr: config.learningRate, step: t)
+        profile.time(.allReduce) { comm.allReduceSum(arena.gradients) }
+        profile.time(.denseAdam) { arena.adamStep(lr: config.learningRate, step: t) }
         #if ESAPN_CHECKS
         checkReplicas(b)
         #endif
         // The records' losses reach their IDs' owners (ESAPN's loss histories).
         for side in EmbeddingSide.allCases {
             let table = tables[side.index], policy = policies[side.index]
-            if policy.readsRecordLosses { table.sendRecordValues(head.losses, records: n) }
-            policy.finishModel(table.owned)
-            table.finishBatch()
+            if policy.readsRecordLosses { profile.time(.exchange) { table.sendRecordValues(head.losses, records: n) } }
+            profile.time(.decide) { policy.finishModel(table.owned) }
+            profile.time(.exchange) { table.finishBatch() }
         }
     }
 
@@ -266,10 +271,12 @@ public final class StreamTrainer {
     func lookup(count n: Int, readStep: Int, _ decide: (EmbeddingSide) -> Void) {
         for side in EmbeddingSide.allCases {
             let table = tables[side.index]
-            table.request(ids: sliceIDs[side.index], frequencies: sliceFrequencies[side.index], count: n)
-            table.owned.prepareRows(initialSize: 0, readStep: readStep, optimizer: rowAdam)
-            decide(side)
-            table.answer()
+            profile.time(.exchange) { table.request(ids: sliceIDs[side.index], frequencies: sliceFrequencies[side.index], count: n) }
+            profile.time(.decide) {
+                table.owned.prepareRows(initialSize: 0, readStep: readStep, optimizer: rowAdam)
+                decide(side)
+            }
+            profile.time(.exchange) { table.answer() }
         }
     }
 

@@ -83,6 +83,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: CommunicatorChoice.help)
     var communicator: CommunicatorChoice = .auto
 
+    @Flag(help: "Time each phase of a batch and count the bytes and collectives each rank sends; print them and add them to results.json.")
+    var profile = false
+
     /// Test hook: counts C allocator calls between the end of batch 1 and the
     /// end of the last batch. Needs the counting library preloaded (see
     /// `AllocationCounter`); implies no progress line.
@@ -125,8 +128,10 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let config = try config()
-        let (comm, mpi) = communicator.make()
+        let (realComm, mpi) = communicator.make()
         defer { mpi?.finalize() }
+        let counting = profile ? CountingCommunicator(realComm) : nil
+        let comm: any Communicator = counting ?? realComm
 
         // Open and validate on every rank; agree on failure so that no rank waits in a collective.
         var opened: StreamTrainer?
@@ -135,7 +140,7 @@ struct TrainCommand: ParsableCommand {
         do {
             if countAllocations { counter = try AllocationCounter() }
             let stream = try StreamFile(path: data)
-            opened = try StreamTrainer(config: config, stream: stream, comm: comm)
+            opened = try StreamTrainer(config: config, stream: stream, comm: comm, profile: profile)
         } catch {
             failure = "\(error)"
         }
@@ -150,6 +155,8 @@ struct TrainCommand: ParsableCommand {
         }
         let trainer = opened!
         if comm.rank == 0, let warning = BLASAdvice.warning() { writeToStandardError(warning) }
+        counting?.reset()
+        let operationsBefore = sgemmOperations.load(ordering: .relaxed)
         let clock = ContinuousClock()
         let start = clock.now
         let line = ProgressLine(enabled: comm.rank == 0 && !quiet && counter == nil && isatty(2) != 0)
@@ -160,6 +167,10 @@ struct TrainCommand: ParsableCommand {
         }
         line.finish()
         let wall = (clock.now - start).seconds
+        let runProfile = counting.map {
+            gatherProfile(trainer, counting: $0, wall: wall,
+                          operations: sgemmOperations.load(ordering: .relaxed) - operationsBefore)
+        }
         if let counter {
             // Per rank: [esapn's own, Open MPI's], gathered to rank 0 for one line.
             let all = comm.allGather([Double(counter.hotPath.own), Double(counter.hotPath.inMPI)])
@@ -183,13 +194,59 @@ struct TrainCommand: ParsableCommand {
         }
         if let testLast { options["test_last"] = "\(testLast)" }
         if let limit { options["limit"] = "\(limit)" }
-        let results = trainer.results(wallSeconds: wall, options: options)
+        var results = trainer.results(wallSeconds: wall, options: options)
+        results.profile = runProfile
         let sizes = saveSizes ? (trainer.gatherSizes(side: .user), trainer.gatherSizes(side: .item)) : nil
         if comm.rank == 0 {
             try RunWriter.write(results, metrics: trainer.metrics, batches: trainer.batches, to: output,
                                 sizes: sizes.map { ($0.0, $0.1, config.storedWidths, trainer.stream) })
             print(summary(results))
+            if let runProfile { print(profileTable(runProfile, wall: wall, batches: trainer.batches)) }
         }
+    }
+
+    /// Every rank's phase times and traffic, gathered (collective).
+    func gatherProfile(_ trainer: StreamTrainer, counting: CountingCommunicator, wall: Double, operations: Int) -> RunProfile {
+        let phases = Phase.allCases.count, kinds = CountingCommunicator.Kind.allCases.count
+        let batches = Double(max(1, trainer.batches))
+        let mine = trainer.profile.seconds + counting.calls.map { Double($0) / batches }
+            + counting.bytes.map { Double($0) / batches } + [Double(operations), Double(ProcessMemory.peakRSSBytes() ?? -1)]
+        let all = counting.inner.allGather(mine)
+        var ranks: [RunProfile.Rank] = []
+        var totalOperations = 0.0
+        for r in 0..<counting.size {
+            let v = Array(all[(r * mine.count)..<((r + 1) * mine.count)])
+            let seconds = Dictionary(uniqueKeysWithValues: Phase.allCases.map { ($0.name, v[$0.rawValue]) })
+            let kindNames = CountingCommunicator.Kind.allCases.map(\.name)
+            ranks.append(RunProfile.Rank(
+                rank: r, seconds: seconds, other_seconds: max(0, wall - v[0..<phases].reduce(0, +)),
+                collectives_per_batch: Dictionary(uniqueKeysWithValues: zip(kindNames, v[phases..<(phases + kinds)])),
+                bytes_sent_per_batch: Dictionary(uniqueKeysWithValues: zip(kindNames, v[(phases + kinds)..<(phases + 2 * kinds)])),
+                peak_rss_bytes: v[phases + 2 * kinds + 1] < 0 ? nil : Int(v[phases + 2 * kinds + 1])))
+            totalOperations += v[phases + 2 * kinds]
+        }
+        return RunProfile(per_rank: ranks, sgemm_gflop: totalOperations / 1e9, achieved_gflops: totalOperations / 1e9 / wall)
+    }
+
+    func profileTable(_ p: RunProfile, wall: Double, batches: Int) -> String {
+        var out = "profile (ms per batch; rank 0" + (p.per_rank.count > 1 ? " … rank \(p.per_rank.count - 1)" : "") + ")\n"
+        func row(_ name: String, _ values: [Double]) {
+            out += "  " + name.padding(toLength: 20, withPad: " ", startingAt: 0)
+                + values.map { String(format: "%8.3f", 1000 * $0 / Double(max(1, batches))) }.joined() + "\n"
+        }
+        for phase in Phase.allCases { row(phase.name, p.per_rank.map { $0.seconds[phase.name] ?? 0 }) }
+        row("other", p.per_rank.map(\.other_seconds))
+        row("batch", p.per_rank.map { _ in wall })
+        for kind in CountingCommunicator.Kind.allCases where (p.per_rank.first?.collectives_per_batch[kind.name] ?? 0) > 0 {
+            out += "  " + kind.name.padding(toLength: 20, withPad: " ", startingAt: 0)
+                + p.per_rank.map { String(format: "%6.1f calls %9.0f B", $0.collectives_per_batch[kind.name] ?? 0,
+                                          $0.bytes_sent_per_batch[kind.name] ?? 0) }.joined(separator: " | ") + " per batch\n"
+        }
+        out += String(format: "  sgemm               %.1f GFLOP in all, %.1f GFLOP/s achieved over the wall time (all ranks)\n",
+                      p.sgemm_gflop, p.achieved_gflops)
+        out += "  peak RSS            " + p.per_rank.map { $0.peak_rss_bytes.map { String(format: "%.0f MiB", Double($0) / 1048576) } ?? "?" }
+            .joined(separator: ", ")
+        return out
     }
 
     func summary(_ r: RunResults) -> String {
