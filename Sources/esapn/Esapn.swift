@@ -9,4 +9,11 @@ struct Esapn: ParsableCommand {
         abstract: "Automated embedding size search (ESAPN) for streaming deep recommenders, over MPI.",
         subcommands: [PrepareCommand.self, InspectCommand.self, SynthCommand.self, TrainCommand.self, CompareCommand.self, ReportCommand.self, BenchCommand.self,
                       MPISmokeCommand.self])
+
+    /// Sets the process up for OpenBLAS first (BLASAdvice: may execute itself
+    /// again with OPENBLAS_CORETYPE set, before MPI starts), then parses.
+    static func main() {
+        BLASAdvice.prepareProcess()
+        main(nil)
+    }
 }
