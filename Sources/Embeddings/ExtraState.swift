@@ -2,6 +2,7 @@
 // with the row's, owned beside the rows but not understood by them: soft
 // selection's six weight logits (DARTS' α, AutoEmb's current weights). The
 // table sends and sums them; the policy that owns them says what they mean.
+import Kernels
 
 public final class ExtraState {
     /// Floats per ID (0: nothing travels beside the rows).
@@ -19,6 +20,11 @@ public final class ExtraState {
     }
 
     deinit { values.deallocate() }
+
+    /// Every local ID's floats, for checkpoints (none when the width is 0).
+    public var stateBuffers: [StateBuffer] {
+        width == 0 ? [] : [StateBuffer("extra", .f32, shape: [max(1, localCount * width)], values)]
+    }
 
     /// The `width` floats of local ID `local` (zero at first).
     @inline(__always)

@@ -231,6 +231,26 @@ public final class RowStore {
         lastStep[local] = Int32(step)
     }
 
+    /// Every row this store holds, in local-ID order: (local ID, width index, values, m, v, last step).
+    public func forEachRow(_ body: (_ local: Int, _ size: Int, _ values: UnsafePointer<Float>, _ m: UnsafePointer<Float>,
+                                    _ v: UnsafePointer<Float>, _ lastStep: Int) -> Void) {
+        for local in 0..<localCount where sizeIndex[local] >= 0 {
+            let r = row(local)
+            body(local, Int(sizeIndex[local]), r.values, r.m, r.v, Int(lastStep[local]))
+        }
+    }
+
+    /// Puts back a row a checkpoint saved: width index, values, moments and last step.
+    public func restore(_ local: Int, size: Int, lastStep step: Int, values: UnsafePointer<Float>,
+                        m: UnsafePointer<Float>, v: UnsafePointer<Float>) {
+        let w = widths[size]
+        let new = create(local, size: size, step: step)
+        new.update(from: values, count: w)
+        let r = row(local)
+        r.m.update(from: m, count: w)
+        r.v.update(from: v, count: w)
+    }
+
     public var memory: RowMemory {
         let rows = slabs.map(\.live)
         let floats = zip(rows, widths).reduce(0) { $0 + $1.0 * $1.1 }

@@ -65,6 +65,7 @@ public final class ESAPNPolicy: SelectionPolicy {
     public var validationNeedsGradients: Bool { false }
     public var readsRecordLosses: Bool { true }
     public var residentBytes: Int { history.residentBytes }
+    public var stateBuffers: [StateBuffer] { history.stateBuffers }
 
     /// Fills the states of the owned IDs and runs the network (collective).
     func evaluate(_ owned: OwnedRows, context: PolicyContext) {

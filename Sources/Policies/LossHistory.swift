@@ -1,5 +1,6 @@
 // Each owned ID's last T per-record losses (Eq. 2's FIFO), pushed in stream
 // order by the owner. Ring buffers in one allocation: T floats per local ID.
+import Kernels
 
 public final class LossHistory {
     public let window: Int
@@ -43,6 +44,12 @@ public final class LossHistory {
     public func last(_ local: Int) -> Float {
         let c = Int(counts[local])
         return c == 0 ? 0 : losses[local * window + (c - 1) % window]
+    }
+
+    /// The rings and their counts, for checkpoints.
+    public var stateBuffers: [StateBuffer] {
+        [StateBuffer("loss_history", .f32, shape: [max(1, localCount * window)], losses),
+         StateBuffer("loss_count", .i32, shape: [max(1, localCount)], counts)]
     }
 
     public var residentBytes: Int { max(1, localCount * window) * 4 + max(1, localCount) * 4 }

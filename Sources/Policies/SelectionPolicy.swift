@@ -46,6 +46,8 @@ public protocol SelectionPolicy: AnyObject {
     func finishModel(_ owned: OwnedRows)
     /// Bytes of per-ID state the policy holds at this owner (for the memory report).
     var residentBytes: Int { get }
+    /// The per-ID state a checkpoint saves (the policy's dense weights live in the policy arena).
+    var stateBuffers: [StateBuffer] { get }
 }
 
 /// FIXED: every row 128 wide, nothing to decide.
@@ -59,4 +61,5 @@ public final class FixedPolicy: SelectionPolicy {
     public func prepareModel(_ owned: OwnedRows, context: PolicyContext, batch: Int, readStep: Int) {}
     public func finishModel(_ owned: OwnedRows) {}
     public var residentBytes: Int { 0 }
+    public var stateBuffers: [StateBuffer] { [] }
 }

@@ -37,6 +37,12 @@ public final class DARTSPolicy: SelectionPolicy {
     public var readsRecordLosses: Bool { false }
     /// α, its two moments, and its last step.
     public var residentBytes: Int { localCount * (3 * K * 4 + 4) }
+    /// α's moments and last steps (α itself is the IDs' extra state).
+    public var stateBuffers: [StateBuffer] {
+        [StateBuffer("alpha_adam_m", .f32, shape: [max(1, localCount * K)], m),
+         StateBuffer("alpha_adam_v", .f32, shape: [max(1, localCount * K)], v),
+         StateBuffer("alpha_last_step", .i32, shape: [max(1, localCount)], lastStep)]
+    }
 
     /// Brings the α of the owned IDs to policy step `step` before they are read.
     func catchUp(_ owned: OwnedRows, to step: Int) {
@@ -94,6 +100,8 @@ public final class AutoEmbPolicy: SelectionPolicy {
     public var readsRecordLosses: Bool { false }
     /// The current weights' logits of every ID.
     public var residentBytes: Int { localCount * K * 4 }
+    /// Nothing beyond the IDs' extra state and the controller's weights.
+    public var stateBuffers: [StateBuffer] { [] }
 
     /// Runs the controller on the owned IDs and stores its logits as their
     /// current weights, which the requesters receive (collective).

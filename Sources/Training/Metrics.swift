@@ -10,6 +10,7 @@
 // (up to a 2^-32 chance of collision).
 import Comm
 import Embeddings
+import Kernels
 import Random
 
 public final class Metrics {
@@ -26,6 +27,17 @@ public final class Metrics {
     /// Running totals on this rank, for the progress line.
     public private(set) var localRecords = 0
     public private(set) var localCorrect = 0
+
+    /// The accumulators and running totals, for checkpoints (this rank's partial sums).
+    public var stateBuffers: [StateBuffer] {
+        [StateBuffer("metrics", .f64, shape: [buffer.count], buffer.baseAddress!)]
+    }
+
+    /// After a checkpoint's accumulators are restored: the running totals are this rank's overall group.
+    public func restoredFromCheckpoint() {
+        localCorrect = Int(buffer[1])
+        localRecords = Int(buffer[2])
+    }
 
     public init(batches: Int, testStart: Int) {
         self.batches = batches

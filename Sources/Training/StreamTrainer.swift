@@ -56,7 +56,9 @@ public final class StreamTrainer {
     let sliceRatings: UnsafeMutablePointer<Float>
     let validationIndices: UnsafeMutablePointer<Int>
     /// Batches completed (= the global Adam step reached).
-    public private(set) var step = 0
+    public internal(set) var step = 0
+    /// The step a resumed run started from (0: from the start).
+    public internal(set) var resumedAt = 0
     /// At the end of the first batch: the embedding bytes this rank reported
     /// and its RssAnon, so the report can be checked against the OS over the
     /// rest of the run (every scratch buffer is zero-filled when it is made,
@@ -127,13 +129,23 @@ public final class StreamTrainer {
         validationIndices.deallocate()
     }
 
-    /// Runs the whole stream; `progress` is called on every rank after each batch.
+    /// Runs the rest of the stream; `progress` is called on every rank after each batch.
     public func run(progress: ((TrainingProgress) -> Void)? = nil) {
+        runBatches(progress: progress) { _ in }
+    }
+
+    /// Runs the rest of the stream, calling `afterBatch` on every rank with
+    /// the batches done after each one (checkpoints); stops at its first error.
+    public func run(progress: ((TrainingProgress) -> Void)?, afterBatch: (Int) throws -> Void) throws {
+        try runBatches(progress: progress, afterBatch: afterBatch)
+    }
+
+    private func runBatches(progress: ((TrainingProgress) -> Void)?, afterBatch: (Int) throws -> Void) rethrows {
         let clock = ContinuousClock()
         let start = clock.now
         while step < batches {
             trainBatch(step)
-            if step == 1 { firstBatchMemory = (localResidentBytes, ProcessMemory.rssAnonBytes()) }
+            if step == resumedAt + 1 { firstBatchMemory = (localResidentBytes, ProcessMemory.rssAnonBytes()) }
             if let progress {
                 let d = clock.now - start
                 progress(TrainingProgress(batch: step, batches: batches, records: min(records, step * config.batchSize),
@@ -141,6 +153,7 @@ public final class StreamTrainer {
                                           runningAccuracy: metrics.localRecords > 0
                                               ? Double(metrics.localCorrect) / Double(metrics.localRecords) : 0))
             }
+            try afterBatch(step)
         }
         // Bring every row to the final step, so stored values are what dense Adam holds.
         for table in tables { table.owned.catchUpAll(optimizer: rowAdam, to: step) }

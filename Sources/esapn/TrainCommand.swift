@@ -83,6 +83,18 @@ struct TrainCommand: ParsableCommand {
     @Option(help: CommunicatorChoice.help)
     var communicator: CommunicatorChoice = .auto
 
+    @Option(help: "Write checkpoints into this folder (checkpoint-SSSSSSSS subfolders; see --checkpoint-every).")
+    var checkpointDir: String?
+
+    @Option(help: "With --checkpoint-dir: take a checkpoint after every N batches (default 1000).")
+    var checkpointEvery: Int?
+
+    @Option(help: "With --checkpoint-dir: keep the newest N complete checkpoints.")
+    var keepCheckpoints = 2
+
+    @Option(help: "Resume from a checkpoint: a --checkpoint-dir (its newest complete checkpoint) or one checkpoint-* folder. Same number of ranks, stream and settings.")
+    var resume: String?
+
     @Flag(help: "Time each phase of a batch and count the bytes and collectives each rank sends; print them and add them to results.json.")
     var profile = false
 
@@ -123,6 +135,15 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--policy-state is '+'-separated from frequency (required), size, loss; got '\(policyState)'")
         }
         c.policyState = PolicyState(size: parts.contains("size"), lastLoss: parts.contains("loss"))
+        if checkpointEvery != nil && checkpointDir == nil {
+            throw ValidationError("--checkpoint-every needs --checkpoint-dir DIR (where to write them)")
+        }
+        if let every = checkpointEvery, every < 1 {
+            throw ValidationError("--checkpoint-every takes a positive number of batches, got \(every)")
+        }
+        if keepCheckpoints < 1 {
+            throw ValidationError("--keep-checkpoints takes a positive number, got \(keepCheckpoints)")
+        }
         return c
     }
 
@@ -144,6 +165,20 @@ struct TrainCommand: ParsableCommand {
         } catch {
             failure = "\(error)"
         }
+        // Resuming is collective: every rank opened the trainer, or all stop here.
+        if let resume, comm.allGather([failure == nil ? 0 : 1]).allSatisfy({ $0 == 0 }) {
+            do {
+                let folder = try opened!.resume(from: resume)
+                if comm.rank == 0 && !quiet {
+                    writeToStandardError("esapn: resumed from \(folder) after batch \(opened!.step) of \(opened!.batches)\n")
+                }
+            } catch {
+                // Every rank has the same (agreed) error: rank 0 says it once.
+                if comm.rank == 0 { writeToStandardError("esapn: error: \(error)\n") }
+                mpi?.finalize()
+                throw ExitCode(1)
+            }
+        }
         let failed = comm.allGather([failure == nil ? 0 : 1])
         if failed.contains(1) {
             // Rank 0 speaks for everyone when it failed too; otherwise each failing rank speaks.
@@ -163,7 +198,20 @@ struct TrainCommand: ParsableCommand {
         if let counter {
             trainer.run(progress: counter.progress)
         } else {
-            trainer.run(progress: line.enabled ? { line.update($0, totalRecords: trainer.records) } : nil)
+            let checkpoints = checkpointDir.map {
+                CheckpointOptions(directory: $0, every: checkpointEvery ?? 1000, keep: keepCheckpoints)
+            }
+            do {
+                try trainer.run(progress: line.enabled ? { line.update($0, totalRecords: trainer.records) } : nil) { done in
+                    guard let checkpoints, done % checkpoints.every == 0, done < trainer.batches else { return }
+                    try trainer.writeCheckpoint(checkpoints)
+                }
+            } catch {
+                line.finish()
+                if comm.rank == 0 { writeToStandardError("esapn: error: checkpoint: \(error)\n") }
+                mpi?.finalize()
+                throw ExitCode(1)
+            }
         }
         line.finish()
         let wall = (clock.now - start).seconds

@@ -1,0 +1,104 @@
+// Checkpoints and resume (`--checkpoint-dir/--checkpoint-every/--resume`), on
+// real ml-100k's first 30,000 records (60 batches), through the binary:
+// resuming on the same number of ranks gives the uninterrupted run's
+// batches.csv, by_frequency.csv, final_sizes.csv and results.json (but
+// throughput and memory, which the OS measures) bit for bit; the newest K
+// checkpoints are kept; a damaged checkpoint, another task or another number
+// of ranks is refused with a message naming what is wrong.
+import Foundation
+import TestSupport
+import XCTest
+
+final class CheckpointTests: XCTestCase {
+    static let ml100k = PreparedML100K()
+    override class func tearDown() { ml100k.remove() }
+
+    func train(_ np: Int, _ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> ProcessResult {
+        let all = ["train", "--data", try Self.ml100k.stream(), "--limit", "30000", "--test-last", "8000", "--quiet"] + args
+        return np == 1 ? try runEsapn(all) : try MPIRun.runEsapn(np: np, all, file: file, line: line)
+    }
+
+    func assertSameRun(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+        for name in ["batches.csv", "by_frequency.csv", "final_sizes.csv"] {
+            let x = try Data(contentsOf: a.appendingPathComponent(name)), y = try Data(contentsOf: b.appendingPathComponent(name))
+            XCTAssertEqual(x, y, "\(name) differs between \(a.lastPathComponent) and \(b.lastPathComponent)", file: file, line: line)
+        }
+        func results(_ u: URL) throws -> NSDictionary {
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: u.appendingPathComponent("results.json")))
+                                       as? [String: Any], file: file, line: line)
+            XCTAssertNotNil(object["test"], "results.json has no test metrics", file: file, line: line)
+            return object.filter { $0.key != "throughput" && $0.key != "memory" } as NSDictionary
+        }
+        XCTAssertEqual(try results(a), try results(b), "results.json differs", file: file, line: line)
+    }
+
+    func checkResume(model: String, task: String, np: Int) throws {
+        let base = try Self.ml100k.runDirectory("ck-\(model)-\(np)")
+        let common = ["--model", model, "--task", task, "--save-sizes"]
+        let reference = base.appendingPathComponent("reference"), checkpoints = base.appendingPathComponent("checkpoints")
+        var r = try train(np, common + ["--output", reference.path])
+        XCTAssertEqual(r.status, 0, r.report)
+        r = try train(np, common + ["--output", base.appendingPathComponent("with-checkpoints").path,
+                                    "--checkpoint-dir", checkpoints.path, "--checkpoint-every", "15"])
+        XCTAssertEqual(r.status, 0, r.report)
+        try assertSameRun(reference, base.appendingPathComponent("with-checkpoints"))
+        let kept = try FileManager.default.contentsOfDirectory(atPath: checkpoints.path).sorted()
+        XCTAssertEqual(kept, ["checkpoint-00000030", "checkpoint-00000045"], "the newest two of 15, 30, 45 are kept")
+        // The newest checkpoint (from the folder), and an older one named explicitly.
+        for (source, name) in [(checkpoints.path, "newest"), (checkpoints.appendingPathComponent("checkpoint-00000030").path, "older")] {
+            let out = base.appendingPathComponent("resumed-\(name)")
+            let resumed = try train(np, common + ["--output", out.path, "--resume", source])
+            XCTAssertEqual(resumed.status, 0, resumed.report)
+            try assertSameRun(reference, out)
+        }
+    }
+
+    func testSameRanksResumeIsBitIdenticalESAPNOneRank() throws { try checkResume(model: "esapn", task: "binary", np: 1) }
+    func testSameRanksResumeIsBitIdenticalESAPNTwoRanks() throws { try checkResume(model: "esapn", task: "multiclass", np: 2) }
+    func testSameRanksResumeIsBitIdenticalDARTSThreeRanks() throws { try checkResume(model: "darts", task: "binary", np: 3) }
+
+    func testDamagedOrMismatchedCheckpointsAreRefused() throws {
+        let base = try Self.ml100k.runDirectory("ck-refused")
+        let checkpoints = base.appendingPathComponent("checkpoints")
+        var r = try train(2, ["--model", "esapn", "--output", base.appendingPathComponent("run").path,
+                              "--checkpoint-dir", checkpoints.path, "--checkpoint-every", "20", "--keep-checkpoints", "1"])
+        XCTAssertEqual(r.status, 0, r.report)
+        let folder = checkpoints.appendingPathComponent("checkpoint-00000040")
+        let shard = folder.appendingPathComponent("rank-00001-of-00002.safetensors")
+
+        func refused(_ np: Int, _ args: [String], _ words: [String], _ what: String, line: UInt = #line) throws {
+            let out = base.appendingPathComponent("refused-\(UUID().uuidString)")
+            let r = try train(np, ["--model", "esapn", "--output", out.path, "--resume", checkpoints.path] + args)
+            XCTAssertNotEqual(r.status, 0, "\(what): \(r.report)", line: line)
+            for w in words { XCTAssert(r.stderr.contains(w), "\(what): stderr should say '\(w)': \(r.report)", line: line) }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("results.json").path), what, line: line)
+        }
+        try refused(2, ["--task", "multiclass"], ["other settings", "task"], "another task")
+        try refused(3, [], ["taken on 2 ranks", "this run has 3"], "another number of ranks")
+        try refused(1, [], ["taken on 2 ranks"], "one rank")
+
+        let good = try Data(contentsOf: shard)
+        var altered = good
+        altered[altered.count - 3] ^= 0x40
+        try altered.write(to: shard)
+        try refused(2, [], ["rank-00001-of-00002.safetensors", "checksum"], "an altered byte")
+        try good.prefix(good.count - 100).write(to: shard)
+        try refused(2, [], ["rank-00001-of-00002.safetensors", "corrupt"], "a truncated shard")
+        try FileManager.default.removeItem(at: shard)
+        try refused(2, [], ["rank-00001-of-00002.safetensors", "missing"], "a missing shard")
+        try good.write(to: shard)
+        r = try train(2, ["--model", "esapn", "--output", base.appendingPathComponent("restored").path, "--resume", checkpoints.path])
+        XCTAssertEqual(r.status, 0, "the repaired checkpoint resumes: \(r.report)")
+        try Data("{ not json".utf8).write(to: folder.appendingPathComponent("manifest.json"))
+        try refused(2, [], ["manifest.json", "corrupt"], "a corrupt manifest")
+    }
+
+    func testCheckpointFlagsNeedEachOther() throws {
+        let r = try train(1, ["--output", "/tmp/unused", "--checkpoint-every", "5"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssert(r.stderr.contains("--checkpoint-dir"), r.report)
+        let missing = try train(1, ["--output", "/tmp/unused", "--resume", "/nonexistent/checkpoints"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssert(missing.stderr.contains("/nonexistent/checkpoints"), missing.report)
+    }
+}
