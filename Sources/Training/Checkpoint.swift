@@ -250,11 +250,12 @@ extension StreamTrainer {
         return path
     }
 
-    /// The settings of two configurations that differ, as "name: a vs b" (the planted fault aside).
+    /// The settings of two configurations that differ, as "name: a vs b" (the planted fault and the memory limit aside).
     static func differences(_ saved: TrainConfig, _ current: TrainConfig) -> [String] {
         func fields(_ c: TrainConfig) -> [String: String] {
             var c = c
             c.injectedFault = .none
+            c.memoryLimit = nil
             let data = (try? JSONEncoder().encode(c)) ?? Data()
             let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
             return object.mapValues { v in

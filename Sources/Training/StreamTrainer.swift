@@ -71,6 +71,13 @@ public final class StreamTrainer {
     public init(config: TrainConfig, stream: StreamFile, comm: any Communicator, profile: Bool = false) throws {
         self.profile = PhaseProfile(enabled: profile)
         try config.validate(records: stream.count, ranks: comm.size)
+        let estimate = MemoryEstimate(config: config, users: stream.header.users, items: stream.header.items, ranks: comm.size)
+        if let available = MemoryEstimate.available(limit: config.memoryLimit), estimate.total > available {
+            throw TrainConfig.Invalid(description: "this run needs \(estimate.description), but "
+                + "\(MemoryEstimate.gib(available)) is available per rank"
+                + (config.memoryLimit == nil ? " (MemAvailable shared by this host's ranks)" : " (--memory-limit)")
+                + ": use more ranks (rows are split across them), smaller --sizes or --hidden, or raise --memory-limit")
+        }
         self.config = config
         self.stream = stream
         self.comm = comm

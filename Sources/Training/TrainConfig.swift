@@ -42,6 +42,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var policyState = PolicyState()
     /// Width of the policy network's hidden layer.
     public var policyHidden = 512
+    /// Bytes each rank may use (nil: the host's available memory shared among its ranks).
+    public var memoryLimit: Int?
     /// A bug planted by the contract tests (`--inject-fault`, hidden); `.none` in real runs.
     public var injectedFault: InjectedFault = .none
 

@@ -83,6 +83,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: CommunicatorChoice.help)
     var communicator: CommunicatorChoice = .auto
 
+    @Option(help: "Memory each rank may use, in GiB (default: the host's available memory shared by its ranks). The run is refused at once if its estimate is larger.")
+    var memoryLimit: Double?
+
     @Option(help: "Write checkpoints into this folder (checkpoint-SSSSSSSS subfolders; see --checkpoint-every).")
     var checkpointDir: String?
 
@@ -130,6 +133,10 @@ struct TrainCommand: ParsableCommand {
         c.rewardWindow = rewardWindow
         c.policyHidden = policyHidden
         c.injectedFault = injectFault
+        if let memoryLimit {
+            guard memoryLimit > 0 else { throw ValidationError("--memory-limit takes a positive number of GiB, got \(memoryLimit)") }
+            c.memoryLimit = Int(memoryLimit * Double(1 << 30))
+        }
         let parts = Set(policyState.split(separator: "+").map { $0.trimmingCharacters(in: .whitespaces) })
         guard parts.contains("frequency"), parts.isSubset(of: ["frequency", "size", "loss"]) else {
             throw ValidationError("--policy-state is '+'-separated from frequency (required), size, loss; got '\(policyState)'")
