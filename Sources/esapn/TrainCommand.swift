@@ -208,11 +208,24 @@ struct TrainCommand: ParsableCommand {
             let checkpoints = checkpointDir.map {
                 CheckpointOptions(directory: $0, every: checkpointEvery ?? 1000, keep: keepCheckpoints)
             }
+            if checkpoints != nil { StopSignal.install() }
             do {
                 try trainer.run(progress: line.enabled ? { line.update($0, totalRecords: trainer.records) } : nil) { done in
-                    guard let checkpoints, done % checkpoints.every == 0, done < trainer.batches else { return }
-                    try trainer.writeCheckpoint(checkpoints)
+                    guard let checkpoints else { return }
+                    let due = done % checkpoints.every == 0 && done < trainer.batches
+                    if due { try trainer.writeCheckpoint(checkpoints) }
+                    // A signal may reach some ranks only: every rank learns of it in the same batch.
+                    if comm.max(StopSignal.received ? 1 : 0) > 0 && done < trainer.batches {
+                        let folder = due ? (checkpoints.directory as NSString).appendingPathComponent(String(format: "checkpoint-%08d", done))
+                            : try trainer.writeCheckpoint(checkpoints)
+                        throw StopSignal.Stopped(batch: done, batches: trainer.batches, folder: folder, directory: checkpoints.directory)
+                    }
                 }
+            } catch let stopped as StopSignal.Stopped {
+                line.finish()
+                if comm.rank == 0 { writeToStandardError("esapn: \(stopped)\n") }
+                mpi?.finalize()
+                throw ExitCode(StopSignal.exitCode)
             } catch {
                 line.finish()
                 if comm.rank == 0 { writeToStandardError("esapn: error: checkpoint: \(error)\n") }

@@ -101,4 +101,52 @@ final class CheckpointTests: XCTestCase {
         XCTAssertNotEqual(missing.status, 0)
         XCTAssert(missing.stderr.contains("/nonexistent/checkpoints"), missing.report)
     }
+
+    /// A signal that reaches one rank only (SIGUSR1, as mpirun forwards it;
+    /// SIGTERM and SIGINT are handled alike) stops both ranks after the same
+    /// batch with a checkpoint and exit status 75; resuming from it gives the
+    /// uninterrupted run bit for bit.
+    func testASignalToOneRankStopsAllAfterACheckpoint() throws {
+        let base = try Self.ml100k.runDirectory("ck-signal")
+        let common = ["train", "--data", try Self.ml100k.stream(), "--test-last", "20000", "--model", "esapn", "--save-sizes", "--quiet"]
+        let reference = base.appendingPathComponent("reference"), checkpoints = base.appendingPathComponent("checkpoints")
+        var r = try MPIRun.runEsapn(np: 2, common + ["--output", reference.path])
+        XCTAssertEqual(r.status, 0, r.report)
+
+        let run = base.appendingPathComponent("signalled")
+        let mpirun = try MPIRun.mpirun(), esapn = try MPIRun.esapn()
+        let process = Process()
+        process.executableURL = mpirun
+        process.arguments = MPIRun.arguments(np: 2, transport: .sharedMemory) + [esapn.path] + common
+            + ["--output", run.path, "--checkpoint-dir", checkpoints.path, "--checkpoint-every", "3"]
+        process.standardOutput = FileHandle.nullDevice
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        // Once training is under way (a first checkpoint exists), signal the rank that writes `run` last in `ps`.
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: checkpoints.appendingPathComponent("checkpoint-00000003/manifest.json").path) {
+            XCTAssert(Date() < deadline && process.isRunning, "no first checkpoint")
+            if Date() >= deadline || !process.isRunning { return }
+            usleep(20_000)
+        }
+        let ranks = try runProcess(URL(fileURLWithPath: "/usr/bin/pgrep"), ["-f", "esapn train .*output \(run.path)"])
+        let pids = ranks.stdout.split(separator: "\n").compactMap { Int32($0) }.filter { $0 != process.processIdentifier }
+        guard let rank = pids.last, pids.count >= 2 else {
+            process.terminate()
+            return XCTFail("both ranks should be found: \(ranks.report)")
+        }
+        kill(rank, SIGUSR1)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertNotEqual(process.terminationStatus, 0, stderr)
+        XCTAssert(stderr.contains("stopped by a signal after batch"), stderr)
+        XCTAssert(stderr.contains("--resume"), stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("results.json").path))
+
+        let resumed = base.appendingPathComponent("resumed")
+        r = try MPIRun.runEsapn(np: 2, common + ["--output", resumed.path, "--resume", checkpoints.path])
+        XCTAssertEqual(r.status, 0, r.report)
+        try assertSameRun(reference, resumed)
+    }
 }

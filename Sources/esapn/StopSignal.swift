@@ -1,0 +1,33 @@
+// SIGTERM, SIGINT and SIGUSR1 (Slurm's warning before a time limit, Ctrl-C,
+// `mpirun` forwarding USR1) with --checkpoint-dir: finish the batch, write a
+// checkpoint, exit non-zero. The handler only sets a flag. After every batch
+// the ranks take the maximum of their flags (one small all-reduce, only when
+// checkpoints are on), so a signal that reaches some ranks only stops all of
+// them after the same batch, and no rank waits in a collective the others left.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+private let stopFlag = Atomic<Int>(0)
+
+enum StopSignal {
+    /// The exit status of a run stopped by a signal after its checkpoint (EX_TEMPFAIL: try again).
+    static let exitCode: Int32 = 75
+
+    static func install() {
+        for s in [SIGTERM, SIGINT, SIGUSR1] {
+            signal(s) { _ in stopFlag.store(1, ordering: .relaxed) }
+        }
+    }
+
+    static var received: Bool { stopFlag.load(ordering: .relaxed) != 0 }
+
+    struct Stopped: Error, CustomStringConvertible {
+        let batch: Int, batches: Int, folder: String, directory: String
+        var description: String {
+            "stopped by a signal after batch \(batch) of \(batches); checkpoint written to \(folder); "
+                + "continue with the same command and --resume \(directory)"
+        }
+    }
+}
