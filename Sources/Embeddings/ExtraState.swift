@@ -23,7 +23,7 @@ public final class ExtraState {
 
     /// Every local ID's floats, for checkpoints (none when the width is 0).
     public var stateBuffers: [StateBuffer] {
-        width == 0 ? [] : [StateBuffer("extra", .f32, shape: [max(1, localCount * width)], values)]
+        width == 0 ? [] : [StateBuffer("extra", .f32, shape: [max(1, localCount * width)], perID: width, values)]
     }
 
     /// The `width` floats of local ID `local` (zero at first).

@@ -48,8 +48,8 @@ public final class LossHistory {
 
     /// The rings and their counts, for checkpoints.
     public var stateBuffers: [StateBuffer] {
-        [StateBuffer("loss_history", .f32, shape: [max(1, localCount * window)], losses),
-         StateBuffer("loss_count", .i32, shape: [max(1, localCount)], counts)]
+        [StateBuffer("loss_history", .f32, shape: [max(1, localCount * window)], perID: window, losses),
+         StateBuffer("loss_count", .i32, shape: [max(1, localCount)], perID: 1, counts)]
     }
 
     public var residentBytes: Int { max(1, localCount * window) * 4 + max(1, localCount) * 4 }

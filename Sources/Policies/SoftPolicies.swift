@@ -39,9 +39,9 @@ public final class DARTSPolicy: SelectionPolicy {
     public var residentBytes: Int { localCount * (3 * K * 4 + 4) }
     /// α's moments and last steps (α itself is the IDs' extra state).
     public var stateBuffers: [StateBuffer] {
-        [StateBuffer("alpha_adam_m", .f32, shape: [max(1, localCount * K)], m),
-         StateBuffer("alpha_adam_v", .f32, shape: [max(1, localCount * K)], v),
-         StateBuffer("alpha_last_step", .i32, shape: [max(1, localCount)], lastStep)]
+        [StateBuffer("alpha_adam_m", .f32, shape: [max(1, localCount * K)], perID: K, m),
+         StateBuffer("alpha_adam_v", .f32, shape: [max(1, localCount * K)], perID: K, v),
+         StateBuffer("alpha_last_step", .i32, shape: [max(1, localCount)], perID: 1, lastStep)]
     }
 
     /// Brings the α of the owned IDs to policy step `step` before they are read.

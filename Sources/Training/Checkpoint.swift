@@ -93,16 +93,18 @@ func agree(_ comm: any Communicator, _ body: () throws -> Void) throws {
 extension StreamTrainer {
     // MARK: - What a checkpoint holds
 
-    /// This rank's per-ID state and metrics, as named buffers restored in place.
-    var shardStateBuffers: [StateBuffer] {
-        var buffers: [StateBuffer] = []
+    /// This rank's per-ID state (with its side) and metrics, as named buffers restored in place.
+    var sidedStateBuffers: [(side: EmbeddingSide?, buffer: StateBuffer)] {
+        var buffers: [(EmbeddingSide?, StateBuffer)] = []
         for side in EmbeddingSide.allCases {
             let table = tables[side.index]
-            buffers += table.owned.extras.stateBuffers.map { $0.prefixed(side.plural) }
-            buffers += policies[side.index].stateBuffers.map { $0.prefixed(side.plural) }
+            buffers += table.owned.extras.stateBuffers.map { (side, $0.prefixed(side.plural)) }
+            buffers += policies[side.index].stateBuffers.map { (side, $0.prefixed(side.plural)) }
         }
-        return buffers + metrics.stateBuffers
+        return buffers + metrics.stateBuffers.map { (nil, $0) }
     }
+
+    var shardStateBuffers: [StateBuffer] { sidedStateBuffers.map(\.buffer) }
 
     var replicatedStateBuffers: [StateBuffer] {
         arena.stateBuffers.map { $0.prefixed("model") } + policyArena.stateBuffers.map { $0.prefixed("policy") }
@@ -292,17 +294,23 @@ extension StreamTrainer {
             guard diff.isEmpty else {
                 throw CheckpointError("\(folder) was taken with other settings: " + diff.joined(separator: "; "))
             }
-            guard manifest.ranks == comm.size else {
-                throw CheckpointError("\(folder) was taken on \(manifest.ranks) ranks and this run has \(comm.size): resuming on another number of ranks (re-sharding the rows) is not implemented yet; resume with mpirun -np \(manifest.ranks)")
+            func entry(_ name: String) throws -> CheckpointManifest.File {
+                guard let e = manifest.files.first(where: { $0.name == name }) else {
+                    throw CheckpointError("\(manifestPath): corrupt manifest: it does not list \(name)")
+                }
+                return e
             }
-            let shardName = CheckpointLayout.shard(rank: comm.rank, of: comm.size)
-            guard let shardEntry = manifest.files.first(where: { $0.name == shardName }),
-                  let replicatedEntry = manifest.files.first(where: { $0.name == CheckpointLayout.replicated }) else {
-                throw CheckpointError("\(manifestPath): corrupt manifest: it does not list \(shardName) and \(CheckpointLayout.replicated)")
+            let replicated = try SafeTensors.File(path: try Self.verify(folder, try entry(CheckpointLayout.replicated)))
+            if manifest.ranks == comm.size {
+                let shardName = CheckpointLayout.shard(rank: comm.rank, of: comm.size)
+                try restoreShard(try SafeTensors.File(path: try Self.verify(folder, try entry(shardName))))
+            } else {
+                // Another number of ranks: every rank reads every old shard and keeps the IDs it now owns.
+                let shards = try (0..<manifest.ranks).map { r in
+                    try SafeTensors.File(path: try Self.verify(folder, try entry(CheckpointLayout.shard(rank: r, of: manifest.ranks))))
+                }
+                try restoreResharded(shards, oldRanks: manifest.ranks)
             }
-            let shard = try SafeTensors.File(path: try Self.verify(folder, shardEntry))
-            let replicated = try SafeTensors.File(path: try Self.verify(folder, replicatedEntry))
-            try restoreShard(shard)
             for buffer in replicatedStateBuffers { try restore(buffer, from: replicated) }
             step = manifest.step
         }
@@ -317,6 +325,71 @@ extension StreamTrainer {
             throw CheckpointError("\(file.path): tensor '\(buffer.name)' holds \(data.count) bytes, this run needs \(buffer.bytes.count)")
         }
         buffer.bytes.copyMemory(from: data)
+    }
+
+    /// The old rows and per-ID state of `oldRanks` shards, each ID moved to
+    /// its new owner and local index; rank 0 takes the sum of the old ranks'
+    /// totals (the metric accumulators, which add up), the others start from 0.
+    private func restoreResharded(_ shards: [SafeTensors.File], oldRanks: Int) throws {
+        let totals = [stream.header.users, stream.header.items]
+        for side in EmbeddingSide.allCases {
+            let store = tables[side.index].store
+            for (r, file) in shards.enumerated() {
+                let old = Sharding(rank: r, ranks: oldRanks)
+                try forEachSavedRow(file, side: side) { local, k, step, values, m, v in
+                    let g = old.global(of: local)
+                    guard sharding.owner(of: g) == sharding.rank else { return }
+                    store.restore(sharding.local(of: g), size: k, lastStep: step, values: values, m: m, v: v)
+                }
+            }
+        }
+        for (side, buffer) in sidedStateBuffers {
+            guard let side, let per = buffer.perID else {
+                buffer.bytes.initializeMemory(as: UInt8.self, repeating: 0)
+                guard sharding.rank == 0 else { continue }
+                for file in shards {
+                    let data = try file.tensor(buffer.name, .f64, count: buffer.bytes.count / 8)
+                    let into = buffer.bytes.bindMemory(to: Double.self), from = data.bindMemory(to: Double.self)
+                    for i in 0..<into.count { into[i] += from[i] }
+                }
+                continue
+            }
+            let stride = per * buffer.elementBytes
+            let mine = tables[side.index].store.localCount
+            for (r, file) in shards.enumerated() {
+                let data = try file.tensor(buffer.name, SafeTensorsType(rawValue: buffer.element.rawValue)!)
+                let old = Sharding(rank: r, ranks: oldRanks)
+                let count = min(old.localCount(of: totals[side.index]), data.count / max(1, stride))
+                for local in 0..<count {
+                    let g = old.global(of: local)
+                    guard sharding.owner(of: g) == sharding.rank, sharding.local(of: g) < mine else { continue }
+                    let to = sharding.local(of: g) * stride
+                    UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[to..<(to + stride)])
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: data[(local * stride)..<((local + 1) * stride)]))
+                }
+            }
+        }
+    }
+
+    /// Calls `body` for every row `file` saved for `side`: (old local ID, width index, last step, values, m, v).
+    private func forEachSavedRow(_ file: SafeTensors.File, side: EmbeddingSide,
+                                 _ body: (Int, Int, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>) -> Void) throws {
+        let store = tables[side.index].store
+        for (k, w) in store.widths.enumerated() {
+            let prefix = "\(side.plural).rows.\(w)"
+            let locals = try file.tensor("\(prefix).local", .i32)
+            let n = locals.count / 4
+            let steps = try file.tensor("\(prefix).last_step", .i32, count: n)
+            let values = try file.tensor("\(prefix).values", .f32, count: n * w)
+            let m = try file.tensor("\(prefix).adam_m", .f32, count: n * w)
+            let v = try file.tensor("\(prefix).adam_v", .f32, count: n * w)
+            let l = locals.bindMemory(to: Int32.self), s = steps.bindMemory(to: Int32.self)
+            let fv = values.bindMemory(to: Float.self), fm = m.bindMemory(to: Float.self), fvv = v.bindMemory(to: Float.self)
+            for i in 0..<n {
+                guard l[i] >= 0 else { throw CheckpointError("\(file.path): corrupt checkpoint shard: \(prefix).local holds \(l[i])") }
+                body(Int(l[i]), k, Int(s[i]), fv.baseAddress! + i * w, fm.baseAddress! + i * w, fvv.baseAddress! + i * w)
+            }
+        }
     }
 
     private func restoreShard(_ file: SafeTensors.File) throws {

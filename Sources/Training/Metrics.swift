@@ -30,7 +30,7 @@ public final class Metrics {
 
     /// The accumulators and running totals, for checkpoints (this rank's partial sums).
     public var stateBuffers: [StateBuffer] {
-        [StateBuffer("metrics", .f64, shape: [buffer.count], buffer.baseAddress!)]
+        [StateBuffer("metrics", .f64, shape: [buffer.count], perID: nil, buffer.baseAddress!)]
     }
 
     /// After a checkpoint's accumulators are restored: the running totals are this rank's overall group.
