@@ -92,6 +92,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "With --checkpoint-dir: take a checkpoint after every N batches (default 1000).")
     var checkpointEvery: Int?
 
+    @Option(help: "With --checkpoint-dir: also take a checkpoint once M minutes have passed since the last (rank 0's clock decides; every rank learns it after the same batch).")
+    var checkpointMinutes: Double?
+
     @Option(help: "With --checkpoint-dir: keep the newest N complete checkpoints.")
     var keepCheckpoints = 2
 
@@ -142,8 +145,11 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--policy-state is '+'-separated from frequency (required), size, loss; got '\(policyState)'")
         }
         c.policyState = PolicyState(size: parts.contains("size"), lastLoss: parts.contains("loss"))
-        if checkpointEvery != nil && checkpointDir == nil {
-            throw ValidationError("--checkpoint-every needs --checkpoint-dir DIR (where to write them)")
+        if (checkpointEvery != nil || checkpointMinutes != nil) && checkpointDir == nil {
+            throw ValidationError("--checkpoint-every and --checkpoint-minutes need --checkpoint-dir DIR (where to write them)")
+        }
+        if let m = checkpointMinutes, !(m > 0) {
+            throw ValidationError("--checkpoint-minutes takes a positive number of minutes, got \(m)")
         }
         if let every = checkpointEvery, every < 1 {
             throw ValidationError("--checkpoint-every takes a positive number of batches, got \(every)")
@@ -206,16 +212,23 @@ struct TrainCommand: ParsableCommand {
             trainer.run(progress: counter.progress)
         } else {
             let checkpoints = checkpointDir.map {
-                CheckpointOptions(directory: $0, every: checkpointEvery ?? 1000, keep: keepCheckpoints)
+                CheckpointOptions(directory: $0, every: checkpointEvery ?? (checkpointMinutes == nil ? 1000 : Int.max), keep: keepCheckpoints)
             }
             if checkpoints != nil { StopSignal.install() }
+            var lastCheckpoint = clock.now
             do {
                 try trainer.run(progress: line.enabled ? { line.update($0, totalRecords: trainer.records) } : nil) { done in
                     guard let checkpoints else { return }
-                    let due = done % checkpoints.every == 0 && done < trainer.batches
-                    if due { try trainer.writeCheckpoint(checkpoints) }
-                    // A signal may reach some ranks only: every rank learns of it in the same batch.
-                    if comm.max(StopSignal.received ? 1 : 0) > 0 && done < trainer.batches {
+                    // One small all-reduce after every batch carries what only some ranks know: a
+                    // signal (2, any rank) and rank 0's clock (1), so every rank acts after the same batch.
+                    let clockDue = comm.rank == 0 && checkpointMinutes.map { (clock.now - lastCheckpoint).seconds >= 60 * $0 } ?? false
+                    let flags = comm.max((StopSignal.received ? 2 : 0) + (clockDue ? 1 : 0))
+                    let due = done < trainer.batches && (done % checkpoints.every == 0 || flags == 1)
+                    if due {
+                        try trainer.writeCheckpoint(checkpoints)
+                        lastCheckpoint = clock.now
+                    }
+                    if flags >= 2 && done < trainer.batches {
                         let folder = due ? (checkpoints.directory as NSString).appendingPathComponent(String(format: "checkpoint-%08d", done))
                             : try trainer.writeCheckpoint(checkpoints)
                         throw StopSignal.Stopped(batch: done, batches: trainer.batches, folder: folder, directory: checkpoints.directory)

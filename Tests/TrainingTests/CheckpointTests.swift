@@ -176,4 +176,24 @@ final class CheckpointTests: XCTestCase {
             }
         }
     }
+
+    /// --checkpoint-minutes: rank 0's clock decides, every rank takes the
+    /// checkpoint after the same batch, and taking them changes nothing.
+    func testCheckpointsOnAClock() throws {
+        let base = try Self.ml100k.runDirectory("ck-clock")
+        let common = ["--model", "esapn", "--save-sizes"]
+        var r = try train(2, common + ["--output", base.appendingPathComponent("reference").path])
+        XCTAssertEqual(r.status, 0, r.report)
+        let checkpoints = base.appendingPathComponent("checkpoints")
+        r = try train(2, common + ["--output", base.appendingPathComponent("clocked").path, "--checkpoint-dir", checkpoints.path,
+                                   "--checkpoint-minutes", "0.002", "--keep-checkpoints", "1000"])
+        XCTAssertEqual(r.status, 0, r.report)
+        let taken = try FileManager.default.contentsOfDirectory(atPath: checkpoints.path).filter { $0.hasPrefix("checkpoint-") }
+        XCTAssertGreaterThanOrEqual(taken.count, 2, "a checkpoint every 0.12 s over a run of several seconds: \(taken)")
+        for folder in taken {
+            XCTAssert(FileManager.default.fileExists(atPath: checkpoints.appendingPathComponent(folder).appendingPathComponent("manifest.json").path),
+                      "\(folder) is complete on every rank")
+        }
+        try assertSameRun(base.appendingPathComponent("reference"), base.appendingPathComponent("clocked"))
+    }
 }
