@@ -14,4 +14,7 @@ public enum InjectedFault: String, CaseIterable, Codable, Sendable {
     /// Owners keep the frequency of the first request for an ID and drop the
     /// larger one a later rank sends (the policy's state).
     case ownerDropsLaterRanksFrequency = "owner-drops-later-ranks-frequency"
+    /// The last rank reads a NaN in its first distinct user's row in batch 5
+    /// (not P-dependent: for the numerical-fault check).
+    case nanAtBatch5 = "nan-at-batch-5"
 }

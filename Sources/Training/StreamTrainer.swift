@@ -57,6 +57,8 @@ public final class StreamTrainer {
     let validationIndices: UnsafeMutablePointer<Int>
     /// Batches completed (= the global Adam step reached).
     public internal(set) var step = 0
+    /// Why `run(progress:)` stopped early, if it did.
+    public internal(set) var numericalFault: NumericalFault?
     /// The step a resumed run started from (0: from the start).
     public internal(set) var resumedAt = 0
     /// At the end of the first batch: the embedding bytes this rank reported
@@ -136,22 +138,24 @@ public final class StreamTrainer {
         validationIndices.deallocate()
     }
 
-    /// Runs the rest of the stream; `progress` is called on every rank after each batch.
+    /// Runs the rest of the stream; `progress` is called on every rank after
+    /// each batch. A numerical fault stops it early (`numericalFault` says why).
     public func run(progress: ((TrainingProgress) -> Void)? = nil) {
-        runBatches(progress: progress) { _ in }
+        do { try runBatches(progress: progress) { _ in } } catch { numericalFault = error as? NumericalFault }
     }
 
     /// Runs the rest of the stream, calling `afterBatch` on every rank with
-    /// the batches done after each one (checkpoints); stops at its first error.
+    /// the batches done after each one (checkpoints); stops at its first error
+    /// or at a numerical fault (NumericalFault, on every rank alike).
     public func run(progress: ((TrainingProgress) -> Void)?, afterBatch: (Int) throws -> Void) throws {
         try runBatches(progress: progress, afterBatch: afterBatch)
     }
 
-    private func runBatches(progress: ((TrainingProgress) -> Void)?, afterBatch: (Int) throws -> Void) rethrows {
+    private func runBatches(progress: ((TrainingProgress) -> Void)?, afterBatch: (Int) throws -> Void) throws {
         let clock = ContinuousClock()
         let start = clock.now
         while step < batches {
-            trainBatch(step)
+            try trainBatch(step)
             if step == resumedAt + 1 { firstBatchMemory = (localResidentBytes, ProcessMemory.rssAnonBytes()) }
             if let progress {
                 let d = clock.now - start
@@ -170,10 +174,10 @@ public final class StreamTrainer {
     // MARK: - One batch
 
     /// Global batch `b` at global Adam step t = b + 1.
-    func trainBatch(_ b: Int) {
+    func trainBatch(_ b: Int) throws {
         let t = b + 1
         if policies[0].hasValidationStage && b > 0 { profile.time(.policyStage) { policyStage(b, step: t) } }
-        modelStage(b, step: t)
+        try modelStage(b, step: t)
         step = t
     }
 
@@ -207,7 +211,7 @@ public final class StreamTrainer {
     }
 
     /// Algorithm 1, lines 7–10: argmax actions, permanent enlargement, score, train.
-    func modelStage(_ b: Int, step t: Int) {
+    func modelStage(_ b: Int, step t: Int) throws {
         // 7: the training batch.
         let batchStart = b * config.batchSize
         let slice = sharding.slice(start: batchStart, count: min(config.batchSize, records - batchStart))
@@ -217,6 +221,9 @@ public final class StreamTrainer {
         lookup(count: n, readStep: t - 1) { side in
             policies[side.index].prepareModel(tables[side.index].owned, context: context, batch: b, readStep: t - 1)
             recordSizes(of: tables[side.index].owned, batch: b)
+        }
+        if config.injectedFault == .nanAtBatch5 && b == 5 && comm.rank == comm.size - 1 {
+            UnsafeMutablePointer(mutating: tables[0].received.row(0))[0] = .nan
         }
         // 9: forward, and the batch is scored before any update.
         profile.time(.forward) { forward(count: n) }
@@ -236,6 +243,9 @@ public final class StreamTrainer {
             profile.time(.rowOptimizer) { table.owned.applyOptimizer(rowAdam, step: t) }
         }
         profile.time(.allReduce) { comm.allReduceSum(arena.gradients) }
+        // A NaN or Inf in any rank's loss reaches the dense gradients, which
+        // every rank now holds summed: all ranks see it in the same batch.
+        if !allFinite(arena.gradients) { throw numericalFault(batch: b, records: n) }
         profile.time(.denseAdam) { arena.adamStep(lr: config.learningRate, step: t) }
         #if ESAPN_CHECKS
         checkReplicas(b)
@@ -251,6 +261,58 @@ public final class StreamTrainer {
 
     // MARK: - The steps' parts
 
+    /// Whether no element of `values` is NaN or ±Inf: 0·x is 0 for finite x
+    /// and NaN otherwise, summed sixteen lanes at a time (the order does not matter here).
+    func allFinite(_ values: UnsafeMutableBufferPointer<Float>) -> Bool {
+        let p = UnsafeRawPointer(values.baseAddress!), n = values.count
+        var acc = SIMD16<Float>(repeating: 0)
+        var i = 0
+        while i + 16 <= n {
+            acc += p.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) * 0
+            i += 16
+        }
+        var sum = acc.sum()
+        while i < n { sum += values[i] * 0; i += 1 }
+        return sum == 0
+    }
+
+    /// The fault, naming what it can (collective: every rank calls it): the
+    /// IDs whose row arrived with a NaN or Inf (the usual cause: BatchNorm then
+    /// spreads it to every record), else records whose loss is not finite.
+    func numericalFault(batch b: Int, records n: Int) -> NumericalFault {
+        let most = 4
+        var mine = [Double](repeating: -1, count: 3 * most)
+        var found = 0
+        func note(_ kind: Int, _ a: Int, _ c: Int) {
+            guard found < most else { return }
+            mine[3 * found] = Double(kind); mine[3 * found + 1] = Double(a); mine[3 * found + 2] = Double(c)
+            found += 1
+        }
+        for side in EmbeddingSide.allCases {
+            let rows = tables[side.index].received
+            for d in 0..<rows.distinctCount where (0..<rows.width(d)).contains(where: { !rows.row(d)[$0].isFinite }) {
+                let original = side == .user ? stream.userIDs[rows.globalID(d)] : stream.itemIDs[rows.globalID(d)]
+                note(side.index, Int(original), 0)
+            }
+        }
+        var all = comm.allGather(mine)
+        if !all.contains(where: { $0 >= 0 }) {
+            // No row arrived bad on any rank: name records whose loss is not finite instead.
+            for k in 0..<n where !head.losses[k].isFinite {
+                note(2, Int(stream.userIDs[Int(sliceIDs[0][k])]), Int(stream.itemIDs[Int(sliceIDs[1][k])]))
+            }
+            all = comm.allGather(mine)
+        }
+        var culprits: [String] = []
+        for i in stride(from: 0, to: all.count, by: 3) where all[i] >= 0 {
+            switch Int(all[i]) {
+            case 0: culprits.append("user \(Int(all[i + 1]))'s row")
+            case 1: culprits.append("item \(Int(all[i + 1]))'s row")
+            default: culprits.append("the record (user \(Int(all[i + 1])), item \(Int(all[i + 2])))")
+            }
+        }
+        return NumericalFault(batch: b, culprits: culprits)
+    }
     /// Copies this rank's slice of stream records `index(k)` into the slice buffers.
     @inline(__always)
     func loadSlice(count n: Int, _ index: (Int) -> Int) {
@@ -352,5 +414,19 @@ extension StreamFile {
     /// The column of `side`'s running frequencies (the ID's count so far, this record included).
     func frequencies(_ side: EmbeddingSide) -> UnsafeBufferPointer<UInt32> {
         side == .user ? userFrequencies : itemFrequencies
+    }
+}
+
+/// A NaN or an Inf reached the dense gradients: the run stops with the batch
+/// and (some of) the records whose loss was not finite; nothing of this batch
+/// is stepped, and checkpoints already written stay as they are.
+public struct NumericalFault: Error, CustomStringConvertible {
+    public let batch: Int
+    /// What was found not finite (original IDs; up to 4 per rank).
+    public let culprits: [String]
+    public var description: String {
+        "a NaN or Inf reached the gradients in batch \(batch)"
+            + (culprits.isEmpty ? "" : "; not finite: " + culprits.joined(separator: ", "))
+            + "; lower --lr, or resume from the last checkpoint"
     }
 }

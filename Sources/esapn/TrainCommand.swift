@@ -241,7 +241,7 @@ struct TrainCommand: ParsableCommand {
                 throw ExitCode(StopSignal.exitCode)
             } catch {
                 line.finish()
-                if comm.rank == 0 { writeToStandardError("esapn: error: checkpoint: \(error)\n") }
+                if comm.rank == 0 { writeToStandardError("esapn: error: \(error)\n") }
                 mpi?.finalize()
                 throw ExitCode(1)
             }

@@ -196,4 +196,25 @@ final class CheckpointTests: XCTestCase {
         }
         try assertSameRun(base.appendingPathComponent("reference"), base.appendingPathComponent("clocked"))
     }
+
+    /// A NaN in one rank's row (planted in batch 5) is caught in that batch on
+    /// every rank, the run stops naming the row's ID, and the checkpoint before
+    /// it stays intact: resuming from it without the fault gives the clean run.
+    func testANaNStopsTheRunAndTheLastCheckpointStaysIntact() throws {
+        let base = try Self.ml100k.runDirectory("ck-nan")
+        let common = ["--model", "esapn", "--save-sizes"]
+        var r = try train(2, common + ["--output", base.appendingPathComponent("clean").path])
+        XCTAssertEqual(r.status, 0, r.report)
+        let checkpoints = base.appendingPathComponent("checkpoints")
+        r = try train(2, common + ["--output", base.appendingPathComponent("faulty").path, "--checkpoint-dir", checkpoints.path,
+                                   "--checkpoint-every", "3", "--inject-fault", "nan-at-batch-5"])
+        XCTAssertNotEqual(r.status, 0, r.report)
+        XCTAssert(r.stderr.contains("NaN or Inf reached the gradients in batch 5"), r.report)
+        XCTAssert(r.stderr.contains("user ") && r.stderr.contains("'s row"), "names the row: \(r.report)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: base.appendingPathComponent("faulty/results.json").path))
+        r = try train(2, common + ["--output", base.appendingPathComponent("resumed").path, "--resume", checkpoints.path])
+        XCTAssertEqual(r.status, 0, r.report)
+        XCTAssert(r.stderr.isEmpty || !r.stderr.contains("error"), r.report)
+        try assertSameRun(base.appendingPathComponent("clean"), base.appendingPathComponent("resumed"))
+    }
 }
