@@ -79,8 +79,11 @@ public enum SafeTensors {
                 .unreadable(path: path, reason: "corrupt safetensors file: \(why)")
             }
             guard bytes.count >= 8 else { throw corrupt("shorter than its 8-byte header length") }
-            let n = Int(UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self)))
-            guard n > 0, n <= bytes.count - 8 else { throw corrupt("header length \(n) beyond the file's \(bytes.count) bytes") }
+            let length = UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
+            guard length > 0, length <= UInt64(bytes.count - 8) else {
+                throw corrupt("header length \(length) beyond the file's \(bytes.count) bytes")
+            }
+            let n = Int(length)
             let json = Data(bytes[8..<(8 + n)])
             guard let header = (try? JSONSerialization.jsonObject(with: json)) as? [String: Any] else {
                 throw corrupt("the header is not a JSON object")
@@ -100,8 +103,14 @@ public enum SafeTensors {
                     throw corrupt("tensor '\(name)' has no valid dtype, shape and data_offsets")
                 }
                 let (begin, end) = (offsets[0], offsets[1])
-                guard begin >= 0, begin <= end, end <= dataBytes, shape.allSatisfy({ $0 >= 0 }),
-                      shape.reduce(1, *) * type.bytes == end - begin else {
+                // The element count, refusing shapes whose product overflows.
+                var elements: Int? = type.bytes
+                for d in shape {
+                    guard let e = elements, d >= 0 else { elements = nil; break }
+                    let (product, overflow) = e.multipliedReportingOverflow(by: d)
+                    elements = overflow ? nil : product
+                }
+                guard begin >= 0, begin <= end, end <= dataBytes, let size = elements, size == end - begin else {
                     throw corrupt("tensor '\(name)': offsets \(begin)…\(end) do not fit shape \(shape) and the file")
                 }
                 found[name] = (type, shape, UnsafeRawBufferPointer(rebasing: bytes[(dataStart + begin)..<(dataStart + end)]))
