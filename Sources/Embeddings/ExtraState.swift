@@ -9,7 +9,6 @@ public final class ExtraState {
     public let width: Int
     public let localCount: Int
     private let values: UnsafeMutablePointer<Float>
-    public var bytes: Int { max(1, localCount * width) * 4 }
 
     public init(width: Int, localCount: Int) {
         precondition(width >= 0, "extra state width must be ≥ 0, got \(width)")

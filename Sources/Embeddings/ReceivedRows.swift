@@ -25,8 +25,6 @@ public final class ReceivedRows {
     /// exchange's entry layout (WireFormat's row entries), one per distinct ID.
     let rowBuffer, gradientBuffer: UnsafeMutableRawPointer
     let bufferBytes: Int
-    /// Bytes of the gradient entries of the current batch.
-    var gradientBytes = 0
 
     public private(set) var records = 0
     public private(set) var distinctCount = 0
@@ -106,7 +104,6 @@ public final class ReceivedRows {
 
     /// Zeroes the gradient entries of this batch (`bytes` of them).
     func clearGradients(bytes: Int) {
-        gradientBytes = bytes
         gradientBuffer.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
     }
 
