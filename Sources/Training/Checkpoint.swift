@@ -119,6 +119,12 @@ extension StreamTrainer {
         let folder = (options.directory as NSString).appendingPathComponent(CheckpointLayout.folder(step: step))
         let P = comm.size
         var mine: (bytes: Int, sha256: String) = (0, "")
+        // A folder of this step may exist (a run resumed from an earlier one): its manifest goes
+        // first, so that it never vouches for shards being replaced.
+        if comm.rank == 0 {
+            try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(CheckpointLayout.manifest))
+        }
+        comm.barrier()
         try agree(comm) {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             mine = try writeShard(to: (folder as NSString).appendingPathComponent(CheckpointLayout.shard(rank: comm.rank, of: P)))
