@@ -379,7 +379,7 @@ extension StreamTrainer {
 
     /// Calls `body` for every row `file` saved for `side`: (old local ID, width index, last step, values, m, v).
     private func forEachSavedRow(_ file: SafeTensors.File, side: EmbeddingSide,
-                                 _ body: (Int, Int, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>) -> Void) throws {
+                                 _ body: (Int, Int, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>) throws -> Void) throws {
         let store = tables[side.index].store
         for (k, w) in store.widths.enumerated() {
             let prefix = "\(side.plural).rows.\(w)"
@@ -393,7 +393,7 @@ extension StreamTrainer {
             let fv = values.bindMemory(to: Float.self), fm = m.bindMemory(to: Float.self), fvv = v.bindMemory(to: Float.self)
             for i in 0..<n {
                 guard l[i] >= 0 else { throw CheckpointError("\(file.path): corrupt checkpoint shard: \(prefix).local holds \(l[i])") }
-                body(Int(l[i]), k, Int(s[i]), fv.baseAddress! + i * w, fm.baseAddress! + i * w, fvv.baseAddress! + i * w)
+                try body(Int(l[i]), k, Int(s[i]), fv.baseAddress! + i * w, fm.baseAddress! + i * w, fvv.baseAddress! + i * w)
             }
         }
     }
@@ -401,24 +401,11 @@ extension StreamTrainer {
     private func restoreShard(_ file: SafeTensors.File) throws {
         for side in EmbeddingSide.allCases {
             let store = tables[side.index].store
-            for (k, w) in store.widths.enumerated() {
-                let prefix = "\(side.plural).rows.\(w)"
-                let locals = try file.tensor("\(prefix).local", .i32)
-                let n = locals.count / 4
-                let steps = try file.tensor("\(prefix).last_step", .i32, count: n)
-                let values = try file.tensor("\(prefix).values", .f32, count: n * w)
-                let m = try file.tensor("\(prefix).adam_m", .f32, count: n * w)
-                let v = try file.tensor("\(prefix).adam_v", .f32, count: n * w)
-                let l = locals.bindMemory(to: Int32.self), s = steps.bindMemory(to: Int32.self)
-                let fv = values.bindMemory(to: Float.self), fm = m.bindMemory(to: Float.self), fvv = v.bindMemory(to: Float.self)
-                for i in 0..<n {
-                    let local = Int(l[i])
-                    guard local >= 0, local < store.localCount, store.sizeIndex(of: local) == nil else {
-                        throw CheckpointError("\(file.path): corrupt checkpoint shard: \(prefix).local holds \(local), not a free local ID of this rank")
-                    }
-                    store.restore(local, size: k, lastStep: Int(s[i]), values: fv.baseAddress! + i * w,
-                                  m: fm.baseAddress! + i * w, v: fvv.baseAddress! + i * w)
+            try forEachSavedRow(file, side: side) { local, k, step, values, m, v in
+                guard local < store.localCount, store.sizeIndex(of: local) == nil else {
+                    throw CheckpointError("\(file.path): corrupt checkpoint shard: \(side.plural).rows.\(store.widths[k]).local holds \(local), not a free local ID of this rank")
                 }
+                store.restore(local, size: k, lastStep: step, values: values, m: m, v: v)
             }
         }
         for buffer in shardStateBuffers { try restore(buffer, from: file) }

@@ -224,13 +224,13 @@ struct TrainCommand: ParsableCommand {
                     let clockDue = comm.rank == 0 && checkpointMinutes.map { (clock.now - lastCheckpoint).seconds >= 60 * $0 } ?? false
                     let flags = comm.max((StopSignal.received ? 2 : 0) + (clockDue ? 1 : 0))
                     let due = done < trainer.batches && (done % checkpoints.every == 0 || flags == 1)
+                    var written: String?
                     if due {
-                        try trainer.writeCheckpoint(checkpoints)
+                        written = try trainer.writeCheckpoint(checkpoints)
                         lastCheckpoint = clock.now
                     }
                     if flags >= 2 && done < trainer.batches {
-                        let folder = due ? (checkpoints.directory as NSString).appendingPathComponent(String(format: "checkpoint-%08d", done))
-                            : try trainer.writeCheckpoint(checkpoints)
+                        let folder = try written ?? trainer.writeCheckpoint(checkpoints)
                         throw StopSignal.Stopped(batch: done, batches: trainer.batches, folder: folder, directory: checkpoints.directory)
                     }
                 }
