@@ -1,5 +1,6 @@
 # Shared by the launch/ wrappers (sourced, not run). Sets `repo`, and defines
-# `fail`, `esapn_binary`, `require_mpirun` and `is_positive_integer`.
+# `fail`, `esapn_binary`, `require_mpirun`, `is_positive_integer` and
+# `is_ip_address`.
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -11,6 +12,11 @@ fail() {
 
 is_positive_integer() {
     [[ $1 =~ ^[1-9][0-9]*$ ]]
+}
+
+# An IPv4 address (dotted quad) or an IPv6 address: names no resolver must know.
+is_ip_address() {
+    [[ $1 =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}$ || ( $1 == *:* && $1 =~ ^[0-9A-Fa-f:.]+$ ) ]]
 }
 
 # The esapn executable: $ESAPN_BIN, or the release build of this checkout.

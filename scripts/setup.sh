@@ -21,6 +21,8 @@ done
 packages=(libopenmpi-dev openmpi-bin libopenblas-dev pkg-config ca-certificates)
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
+# The tests make hosts out of network namespaces (scripts/netns-hosts.sh): ip.
+((build_tests)) && packages+=(iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

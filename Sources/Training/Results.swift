@@ -24,6 +24,8 @@ public struct Throughput: Codable, Equatable, Sendable {
 /// What one rank holds at the end of the stream.
 public struct RankMemory: Codable, Equatable, Sendable {
     public var rank: Int
+    /// The host the rank ran on (its hostname). Absent in run folders written before it existed.
+    public var host: String?
     /// Live rows per candidate width (users and items together), keyed by width.
     public var rows_by_size: [String: Int]
     /// Floats in live row values (users and items).

@@ -45,6 +45,21 @@ extension StreamTrainer {
     /// What each rank holds (collective: every rank must call it).
     public func gatherMemory() -> [RankMemory] { rankMemory(gatherRankFigures()) }
 
+    /// Every rank's hostname (its first 255 bytes), in rank order (collective).
+    public func gatherHostNames() -> [String] {
+        let width = 256
+        var mine = [UInt8](repeating: 0, count: width)
+        mine.withUnsafeMutableBufferPointer { b in
+            b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: width) { _ = gethostname($0, width - 1) }
+        }
+        var all = [UInt8](repeating: 0, count: width * comm.size)
+        mine.withUnsafeBytes { m in all.withUnsafeMutableBytes { a in comm.allGather(m, into: a) } }
+        return (0..<comm.size).map { r in
+            let name = all[(r * width)..<((r + 1) * width)]
+            return String(decoding: name.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
     private func rankMemory(_ figures: [ArraySlice<Double>]) -> [RankMemory] {
         let widths = config.storedWidths
         let S = widths.count
@@ -85,7 +100,9 @@ extension StreamTrainer {
     /// The run's results (collective: every rank must call it after `run`).
     public func results(wallSeconds: Double, options: [String: String]) -> RunResults {
         let figures = gatherRankFigures()
-        let perRank = rankMemory(figures)
+        let hosts = gatherHostNames()
+        var perRank = rankMemory(figures)
+        for r in perRank.indices { perRank[r].host = hosts[r] }
         let widths = config.storedWidths
         var sizes = [[String: Int]](repeating: [:], count: EmbeddingSide.allCases.count)
         var ids = 0
