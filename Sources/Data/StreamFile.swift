@@ -83,7 +83,9 @@ extension StreamHeader {
         guard Array(b[0..<8]) == magic else { throw DataError.notAStream(path: path, reason: "wrong magic bytes") }
         let version = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
         guard version == Self.version else {
-            throw DataError.notAStream(path: path, reason: "format version \(version), this esapn reads version \(Self.version)")
+            throw DataError.notAStream(path: path, reason: version > Self.version
+                ? "format version \(version) is newer than this esapn reads (\(Self.version)): update esapn, or prepare the stream again with this one"
+                : "format version \(version), this esapn reads version \(Self.version): prepare the stream again")
         }
         let orderCode = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
         guard orderCode <= 1 else { throw DataError.notAStream(path: path, reason: "unknown order code \(orderCode)") }

@@ -72,7 +72,7 @@ public final class StreamTrainer {
 
     public init(config: TrainConfig, stream: StreamFile, comm: any Communicator, profile: Bool = false) throws {
         self.profile = PhaseProfile(enabled: profile)
-        try config.validate(records: stream.count, ranks: comm.size)
+        try config.validate(records: stream.count, ranks: comm.size, users: stream.header.users, items: stream.header.items)
         let estimate = MemoryEstimate(config: config, users: stream.header.users, items: stream.header.items, ranks: comm.size)
         if let available = MemoryEstimate.available(limit: config.memoryLimit), estimate.total > available {
             throw TrainConfig.Invalid(description: "this run needs \(estimate.description), but "

@@ -76,9 +76,13 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     }
 
     /// Checks the configuration against a stream of `records` records and `ranks` ranks.
-    public func validate(records: Int, ranks: Int) throws {
+    public func validate(records: Int, ranks: Int, users: Int = .max, items: Int = .max) throws {
         func fail(_ s: String) -> Invalid { Invalid(description: s) }
         guard batchSize > 0 else { throw fail("--batch-size must be positive, got \(batchSize)") }
+        guard batchSize >= ranks else {
+            throw fail("--batch-size \(batchSize) is smaller than the \(ranks) ranks: every rank needs a record of every batch; "
+                       + "use --batch-size \(ranks) or more, or fewer ranks (mpirun -np)")
+        }
         guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }), zip(sizes, sizes.dropFirst()).allSatisfy({ $0 < $1 }) else {
             throw fail("--sizes must be positive and strictly increasing, got \(sizes.map(String.init).joined(separator: ","))")
         }
@@ -94,6 +98,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard n > 0 else { throw fail("the stream holds no records") }
         guard ranks <= n else {
             throw fail("\(ranks) ranks for \(n) records: run with at most \(n) ranks (mpirun -np)")
+        }
+        guard ranks <= min(users, items) else {
+            throw fail("\(ranks) ranks for \(users) users and \(items) items: every rank must own IDs of both sides; "
+                       + "run with at most \(min(users, items)) ranks (mpirun -np)")
         }
         if let testLast, testLast <= 0 || testLast > n {
             throw fail("--test-last must be within 1…\(n) (the records trained on), got \(testLast)")

@@ -184,6 +184,24 @@ final class TrainerCommandTests: XCTestCase {
         try expectFailure(["--data", tiny], mentions: ["3 ranks for 2 records", "at most 2 ranks"], np: 3)
     }
 
+    func testBatchSizeUnderTheRanksIsAClearError() throws {
+        try expectFailure(["--data", stream, "--batch-size", "2"], mentions: ["--batch-size 2 is smaller than the 3 ranks"], np: 3)
+    }
+
+    func testMoreRanksThanIDsIsAClearError() throws {
+        let few = directory.appendingPathComponent("few-users.stream").path
+        try SyntheticStream.write(to: few, records: 50, users: 2, items: 5)
+        try expectFailure(["--data", few], mentions: ["3 ranks for 2 users and 5 items", "at most 2 ranks"], np: 3)
+    }
+
+    func testAStreamFromANewerFormatIsAClearError() throws {
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: stream))
+        bytes[8] = UInt8(StreamHeader.version + 1)  // the format version, little-endian u32 at offset 8
+        let newer = directory.appendingPathComponent("newer.stream").path
+        try bytes.write(to: URL(fileURLWithPath: newer))
+        try expectFailure(["--data", newer], mentions: [newer, "format version \(StreamHeader.version + 1) is newer", "update esapn"])
+    }
+
     func testBadSizesAreAClearError() throws {
         try expectFailure(["--data", stream, "--sizes", "2,x,8"], mentions: ["--sizes takes comma-separated integers", "2,x,8"])
         try expectFailure(["--data", stream, "--sizes", ""], mentions: ["--sizes"])
