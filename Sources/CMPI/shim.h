@@ -20,4 +20,14 @@ static inline MPI_Status *esapn_mpi_status_ignore(void) { return MPI_STATUS_IGNO
 static inline MPI_Errhandler esapn_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline MPI_Comm esapn_mpi_comm_null(void) { return MPI_COMM_NULL; }
 static inline int esapn_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+/* The library's own description (Open MPI: its version and build), callable before MPI_Init. */
+static inline void esapn_mpi_library_version(char *buffer, int size) {
+    char version[MPI_MAX_LIBRARY_VERSION_STRING];
+    int length = 0;
+    buffer[0] = 0;
+    if (MPI_Get_library_version(version, &length) != MPI_SUCCESS) return;
+    int n = length < size - 1 ? length : size - 1;
+    for (int i = 0; i < n; i++) buffer[i] = version[i];
+    buffer[n] = 0;
+}
 #endif

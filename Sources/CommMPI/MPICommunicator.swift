@@ -93,6 +93,14 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    /// The MPI library's description, first line (e.g. "Open MPI v4.1.4, …").
+    public static var libraryVersion: String {
+        var buffer = [CChar](repeating: 0, count: 512)
+        esapn_mpi_library_version(&buffer, Int32(buffer.count))
+        let text = String(cString: buffer)
+        return text.split(separator: "\n").first.map(String.init) ?? text
+    }
+
     /// True when this process was started by an MPI launcher (mpirun/mpiexec,
     /// or srun with PMIx/PMI): the CLI then picks MPI, else the local communicator.
     public static func launchedByMPI() -> Bool {

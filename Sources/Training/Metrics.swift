@@ -80,6 +80,12 @@ public final class Metrics {
         buffer[digestStart + batch] += Double(UInt32(truncatingIfNeeded: h))
     }
 
+    /// Batch `b`'s totals on this rank alone (before `reduce`): loss sum, correct and scored records.
+    public func localBatchTotals(_ b: Int) -> (loss: Double, correct: Double, records: Double) {
+        let v = group(2 + b)
+        return (v.loss, v.correct, v.count)
+    }
+
     /// Sums every rank's metrics (one all-reduce); call once, at the end.
     public func reduce(_ comm: any Communicator) { comm.allReduceSum(buffer) }
 

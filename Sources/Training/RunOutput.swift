@@ -9,7 +9,7 @@ import Foundation
 extension StreamTrainer {
     /// The embedding bytes this rank holds: rows touched, index and per-ID
     /// policy state (ESAPN's loss history, DARTS' α and its moments, AutoEmb's weights).
-    var localResidentBytes: Int {
+    public var localResidentBytes: Int {
         zip(tables, policies).reduce(0) { $0 + $1.0.store.memory.residentBytes + $1.1.residentBytes }
     }
 

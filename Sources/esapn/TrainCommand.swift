@@ -1,5 +1,6 @@
 import ArgumentParser
 import Comm
+import CommMPI
 import Data
 import Embeddings
 import Foundation
@@ -77,8 +78,14 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Also write final_sizes.csv: the final width of every user and item.")
     var saveSizes = false
 
-    @Flag(help: "No progress line.")
+    @Flag(help: "No progress (the same as --progress off).")
     var quiet = false
+
+    @Option(help: "Progress on rank 0's stderr: auto (a line that rewrites itself on a terminal, a plain line every --progress-every seconds through a pipe, as under mpirun or in a Slurm output file), always (plain lines wherever stderr goes) or off.")
+    var progress: ProgressMode = .auto
+
+    @Option(help: "Seconds between plain progress lines (stderr through a pipe, and log.txt).")
+    var progressEvery = 30.0
 
     @Option(help: CommunicatorChoice.help)
     var communicator: CommunicatorChoice = .auto
@@ -154,6 +161,7 @@ struct TrainCommand: ParsableCommand {
         if let every = checkpointEvery, every < 1 {
             throw ValidationError("--checkpoint-every takes a positive number of batches, got \(every)")
         }
+        guard progressEvery > 0 else { throw ValidationError("--progress-every takes a positive number of seconds, got \(progressEvery)") }
         if keepCheckpoints < 1 {
             throw ValidationError("--keep-checkpoints takes a positive number, got \(keepCheckpoints)")
         }
@@ -202,12 +210,32 @@ struct TrainCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let trainer = opened!
+        let hosts = trainer.gatherHostNames()
         if comm.rank == 0, let warning = BLASAdvice.warning() { writeToStandardError(warning) }
+        // Every rank knows the mode (the same flags); only rank 0 looks at its stderr.
+        let mode: ProgressMode = quiet || counter != nil ? .off : progress
+        let reporter = comm.rank == 0
+            ? ProgressReporter(style: mode == .off ? nil : mode == .always || isatty(2) == 0 ? .lines : .rewriting,
+                               every: progressEvery, writer: BackgroundWriter())
+            : nil
+        if let reporter {
+            do {
+                try reporter.openLog(directory: output, header: logHeader(trainer: trainer, hosts: hosts, mpi: mpi != nil))
+            } catch {
+                writeToStandardError("esapn: warning: \(error); the run goes on without log.txt\n")
+            }
+        }
+        defer { reporter?.close() }
+        func fail(_ message: String, status: Int32) -> ExitCode {
+            reporter?.finish()
+            if comm.rank == 0 { writeToStandardError(message + "\n"); reporter?.logText(message) }
+            mpi?.finalize()
+            return ExitCode(status)
+        }
         counting?.reset()
         let operationsBefore = sgemmOperations.load(ordering: .relaxed)
         let clock = ContinuousClock()
         let start = clock.now
-        let line = ProgressLine(enabled: comm.rank == 0 && !quiet && counter == nil && isatty(2) != 0)
         if let counter {
             trainer.run(progress: counter.progress)
         } else {
@@ -215,38 +243,40 @@ struct TrainCommand: ParsableCommand {
                 CheckpointOptions(directory: $0, every: checkpointEvery ?? (checkpointMinutes == nil ? 1000 : Int.max), keep: keepCheckpoints)
             }
             if checkpoints != nil { StopSignal.install() }
+            // One small all-reduce after every batch when anything needs it (BatchControl).
+            let control = checkpoints != nil || mode != .off ? BatchControl(ranks: comm.size) : nil
             var lastCheckpoint = clock.now
             do {
-                try trainer.run(progress: line.enabled ? { line.update($0, totalRecords: trainer.records) } : nil) { done in
-                    guard let checkpoints else { return }
-                    // One small all-reduce after every batch carries what only some ranks know: a
-                    // signal (2, any rank) and rank 0's clock (1), so every rank acts after the same batch.
+                try trainer.run(progress: nil) { done in
+                    guard let control else { return }
                     let clockDue = comm.rank == 0 && checkpointMinutes.map { (clock.now - lastCheckpoint).seconds >= 60 * $0 } ?? false
-                    let flags = comm.max((StopSignal.received ? 2 : 0) + (clockDue ? 1 : 0))
-                    let due = done < trainer.batches && (done % checkpoints.every == 0 || flags == 1)
+                    let agreed = control.exchange(comm, signal: StopSignal.received, clockDue: clockDue,
+                                                  batch: trainer.metrics.localBatchTotals(done - 1),
+                                                  residentBytes: trainer.localResidentBytes)
+                    if let reporter, mode != .off {
+                        reporter.update(batch: done, batches: trainer.batches, records: min(trainer.records, done * config.batchSize),
+                                        totalRecords: trainer.records, seconds: (clock.now - start).seconds, control: control)
+                    }
+                    guard let checkpoints else { return }
+                    let due = done < trainer.batches && (done % checkpoints.every == 0 || agreed.clockDue)
                     var written: String?
                     if due {
                         written = try trainer.writeCheckpoint(checkpoints)
                         lastCheckpoint = clock.now
+                        reporter?.logText("[\(ProgressReporter.clock((clock.now - start).seconds))] checkpoint after batch \(done): \(written!)")
                     }
-                    if flags >= 2 && done < trainer.batches {
+                    if agreed.signal && done < trainer.batches {
                         let folder = try written ?? trainer.writeCheckpoint(checkpoints)
                         throw StopSignal.Stopped(batch: done, batches: trainer.batches, folder: folder, directory: checkpoints.directory)
                     }
                 }
             } catch let stopped as StopSignal.Stopped {
-                line.finish()
-                if comm.rank == 0 { writeToStandardError("esapn: \(stopped)\n") }
-                mpi?.finalize()
-                throw ExitCode(StopSignal.exitCode)
+                throw fail("esapn: \(stopped)", status: StopSignal.exitCode)
             } catch {
-                line.finish()
-                if comm.rank == 0 { writeToStandardError("esapn: error: \(error)\n") }
-                mpi?.finalize()
-                throw ExitCode(1)
+                throw fail("esapn: error: \(error)", status: 1)
             }
         }
-        line.finish()
+        reporter?.finish()
         let wall = (clock.now - start).seconds
         let runProfile = counting.map {
             gatherProfile(trainer, counting: $0, wall: wall,
@@ -282,7 +312,12 @@ struct TrainCommand: ParsableCommand {
             try RunWriter.write(results, metrics: trainer.metrics, batches: trainer.batches, to: output,
                                 sizes: sizes.map { ($0.0, $0.1, config.storedWidths, trainer.stream) })
             print(summary(results))
-            if let runProfile { print(profileTable(runProfile, wall: wall, batches: trainer.batches)) }
+            reporter?.logText(summary(results))
+            if let runProfile {
+                let table = profileTable(runProfile, wall: wall, batches: trainer.batches)
+                print(table)
+                reporter?.logText(table)
+            }
         }
     }
 
@@ -330,6 +365,38 @@ struct TrainCommand: ParsableCommand {
         return out
     }
 
+    /// log.txt's first lines: the command, the versions, the ranks and their hosts.
+    func logHeader(trainer: StreamTrainer, hosts: [String], mpi: Bool) -> String {
+        func quoted(_ a: String) -> String {
+            a.allSatisfy { $0.isLetter || $0.isNumber || "-_./=:,+@".contains($0) } ? a : "'" + a.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        }
+        let formatter = ISO8601DateFormatter()
+        var swift = "Swift"
+        #if compiler(>=6.3)
+        swift += " 6.3 or later"
+        #elseif compiler(>=6.2)
+        swift += " 6.2"
+        #elseif compiler(>=6.1)
+        swift += " 6.1"
+        #else
+        swift += " 6.0"
+        #endif
+        var text = """
+        esapn run log
+        started    \(formatter.string(from: Date()))
+        command    \(CommandLine.arguments.map(quoted).joined(separator: " "))
+        esapn      \(Esapn.version), built with \(swift)
+        mpi        \(mpi ? MPICommunicator.libraryVersion : "none (one local process)")
+        openblas   \(BLASInfo.configuration); kernel \(BLASInfo.coreName); \(BLASInfo.threads) thread(s) per rank
+        stream     \(data): \(trainer.records) records in \(trainer.batches) batches of \(batchSize)
+        ranks      \(hosts.count)
+
+        """
+        for (r, host) in hosts.enumerated() { text += "  rank \(r) on \(host)\n" }
+        if let resume { text += "resumed    from \(resume) after batch \(trainer.step)\n" }
+        return text
+    }
+
     func summary(_ r: RunResults) -> String {
         func pct(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }
         func num(_ x: Double) -> String { String(format: "%.4f", x) }
@@ -339,27 +406,7 @@ struct TrainCommand: ParsableCommand {
           overall  (\(r.overall.records)): accuracy \(pct(r.overall.accuracy))  loss \(num(r.overall.loss))
           speed    \(String(format: "%.0f", r.throughput.records_per_second)) records/s, \(String(format: "%.1f", r.throughput.wall_seconds)) s
           memory   \(r.memory.total_dims) dims = \(String(format: "%.2f", 100 * r.memory.ratio))% of FIXED's \(r.memory.fixed_dims); resident \(r.memory.resident_bytes) bytes over \(r.ranks) rank(s)
-          wrote    \(output)/results.json, batches.csv, by_frequency.csv
+          wrote    \(output)/results.json, batches.csv, by_frequency.csv, log.txt
         """
     }
-}
-
-/// The progress line on rank 0: records/s, ETA, running accuracy; only on a terminal.
-final class ProgressLine {
-    let enabled: Bool
-    private var last = -1.0
-
-    init(enabled: Bool) { self.enabled = enabled }
-
-    func update(_ p: TrainingProgress, totalRecords: Int) {
-        guard p.seconds - last >= 0.5 || p.batch == p.batches else { return }
-        last = p.seconds
-        let rate = Double(p.records) / max(p.seconds, 1e-9)
-        let eta = Int(Double(totalRecords - p.records) / max(rate, 1e-9))
-        let text = String(format: "\rbatch %d/%d  %d/%d records  %.0f records/s  ETA %d:%02d  running accuracy %.4f ",
-                          p.batch, p.batches, p.records, totalRecords, rate, eta / 60, eta % 60, p.runningAccuracy)
-        writeToStandardError(text)
-    }
-
-    func finish() { if enabled && last >= 0 { writeToStandardError("\n") } }
 }
