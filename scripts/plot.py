@@ -246,35 +246,111 @@ def save(fig, output, name):
     return path
 
 
-def figure4(plt, runs, output):
+def frequency_bins(spec, max_frequency=100):
+    """The frequency bins of Figure 4 as (first, last) pairs covering 1..max_frequency:
+    "log2" (1, 2, 3-4, 5-8, ..., doubling) or a positive integer width ("10": 1-10, 11-20, ...)."""
+    if spec == "log2":
+        bins, first = [], 1
+        while first <= max_frequency:
+            last = min(max_frequency, 1 if first == 1 else 2 * first - 2)
+            bins.append((first, last))
+            first = last + 1
+        return bins
+    try:
+        width = int(spec)
+    except ValueError:
+        width = 0
+    if width < 1:
+        raise BadInput(f"--frequency-bins takes log2 or a positive bin width, got '{spec}'")
+    return [(first, min(max_frequency, first + width - 1)) for first in range(1, max_frequency + 1, width)]
+
+
+def bin_label(first, last):
+    return str(first) if first == last else f"{first}\u2013{last}"
+
+
+def binned_curve(runs, side, metric, bins):
+    """Per bin: the records-weighted mean of `metric` over the runs' records whose
+    `side` frequency falls in the bin (NaN without records), and the records in it."""
+    index = {"accuracy": 3, "loss": 4, "mean_size": 5}[metric]
+    values, counts = [], []
+    for first, last in bins:
+        total, weight = 0.0, 0
+        for run in runs:
+            for row in run.by_frequency:
+                if row[0] == side and first <= row[1] <= last and row[2] > 0 and not math.isnan(row[index]):
+                    total += row[index] * row[2]
+                    weight += row[2]
+        values.append(total / weight if weight else math.nan)
+        counts.append(weight)
+    return values, counts
+
+
+def binned_band(runs, side, metric, bins):
+    """The band drawn around a curve: with several runs (seeds), their range per
+    bin; with one run, for accuracy, a 95% interval of a share of n records
+    (p ± 1.96 sqrt(p(1-p)/n)); otherwise none."""
+    if len(runs) > 1:
+        per_run = [binned_curve([r], side, metric, bins)[0] for r in runs]
+        low = [min((v[i] for v in per_run if not math.isnan(v[i])), default=math.nan) for i in range(len(bins))]
+        high = [max((v[i] for v in per_run if not math.isnan(v[i])), default=math.nan) for i in range(len(bins))]
+        return low, high, "range over seeds"
+    if metric == "accuracy":
+        values, counts = binned_curve(runs, side, metric, bins)
+        half = [1.96 * math.sqrt(p * (1 - p) / n) if n else math.nan for p, n in zip(values, counts)]
+        return ([p - h for p, h in zip(values, half)], [p + h for p, h in zip(values, half)], "95% interval")
+    return None
+
+
+def figure4(plt, runs, output, bin_spec="log2"):
+    """Accuracy and loss by user and item frequency, in bins (log2 by default), with
+    a band (seed range, or a 95% interval for one run's accuracy) and the records
+    of each bin below."""
     written = []
+    bins = frequency_bins(bin_spec)
+    labels = [bin_label(*b) for b in bins]
+    xs = list(range(len(bins)))
     streams = {r.stream for r in runs}
     for task in sorted({r.task for r in runs}, key=task_key):
         groups = [g for g in pooled(runs) if g[0].task == task and any(row[2] > 0 for r in g for row in r.by_frequency)]
         if not groups:
             print(f"note: figure4_{task}.png skipped: no run of task {task} has by-frequency data")
             continue
-        fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
-        frequencies = list(range(1, 101))
+        fig, axes = plt.subplots(3, 2, figsize=(11, 9), sharex=True, gridspec_kw={"height_ratios": [3, 3, 1.4]})
+        bands = set()
         for col, side in enumerate(("users", "items")):
             for row, metric in enumerate(("accuracy", "loss")):
                 ax = axes[row][col]
                 for g in groups:
-                    y = frequency_curve(g, side, metric, 100)
-                    if metric == "accuracy":
-                        y = [100 * v for v in y]
-                    n = f" (n={len(g)})" if len(g) > 1 else ""
-                    ax.plot(frequencies, y, label=g[0].label(streams) + n, linewidth=1.4,
-                            color=COLOURS.get(g[0].model.lower()))
+                    scale = 100 if metric == "accuracy" else 1
+                    y, _ = binned_curve(g, side, metric, bins)
+                    colour = COLOURS.get(g[0].model.lower())
+                    n = f" ({len(g)} seeds)" if len(g) > 1 else ""
+                    ax.plot(xs, [scale * v for v in y], marker="o", markersize=3.5, linewidth=1.5, color=colour,
+                            label=g[0].label(streams) + n)
+                    band = binned_band(g, side, metric, bins)
+                    if band:
+                        ax.fill_between(xs, [scale * v for v in band[0]], [scale * v for v in band[1]],
+                                        color=colour, alpha=0.15, linewidth=0)
+                        bands.add(band[2])
                 ax.set_title(f"{'Accuracy' if metric == 'accuracy' else loss_label(task)} by {side[:-1]} frequency")
                 ax.set_ylabel("accuracy (%)" if metric == "accuracy" else loss_label(task))
                 ax.grid(True, alpha=0.3)
-                if row == 1:
-                    ax.set_xlabel(f"{side[:-1]} frequency (records of that {side[:-1]} so far)")
-                ax.set_xlim(1, 100)
+            # Records per bin: the same for every model of a stream; the first group's mean over its runs.
+            ax = axes[2][col]
+            _, counts = binned_curve(groups[0], side, "accuracy", bins)
+            ax.bar(xs, [c / len(groups[0]) for c in counts], 0.6, color="lightgray", edgecolor="dimgray")
+            ax.set_yscale("log")
+            ax.set_ylabel("records")
+            ax.grid(True, axis="y", alpha=0.3)
+            ax.set_xticks(xs)
+            ax.set_xticklabels(labels, fontsize=8)
+            ax.set_xlabel(f"{side[:-1]} frequency (records of that {side[:-1]} so far), "
+                          + ("log2 bins" if bin_spec == "log2" else f"bins of {bin_spec}"))
         axes[0][0].legend(loc="best", fontsize=9)
         names = ", ".join(sorted(stream_name(s) for s in {r.stream for g in groups for r in g}))
-        fig.suptitle(f"Figure 4 — {task} task on {names}: performance by frequency (all records of the stream)")
+        band_text = f"; bands: {' or '.join(sorted(bands))}" if bands else ""
+        fig.suptitle(f"Figure 4 — {task} task on {names}: performance by frequency (all records of the stream{band_text})")
         fig.tight_layout()
         written.append(save(fig, output, f"figure4_{task}.png"))
         plt.close(fig)
@@ -302,7 +378,7 @@ def figure5(plt, runs, output):
         ax.set_ylim(0, 136)
         ax.set_yticks([0, 16, 32, 64, 96, 128])
         ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel("mean chosen width (dims)")
+    axes[0].set_ylabel("mean chosen width (dims per row)")
     axes[0].legend(loc="best", fontsize=9)
     fig.suptitle("Figure 5 — embedding sizes chosen for users and items by frequency")
     fig.tight_layout()
@@ -352,7 +428,7 @@ def memory_per_shard(plt, runs, output):
     for first, last, label in groups:
         ax.text((first + last) / 2, -0.11, label, transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=9)
     ax.set_xlim(-0.8, x - 0.5)
-    ax.set_ylabel(f"embedding memory per shard ({unit})")
+    ax.set_ylabel(f"embedding memory per shard ({unit} per rank)")
     ax.set_title("Resident embedding bytes per shard (values + optimizer state + index)", pad=30)
     ax.grid(True, axis="y", alpha=0.3)
     models = sorted({s[2] for s in slots}, key=model_key)
@@ -417,6 +493,8 @@ def main(argv=None):
         description="Draw the paper's Figure 4 and 5, memory per shard and per-batch loss from esapn run folders.")
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="folders written by `esapn train --output`")
     parser.add_argument("--output", "-o", required=True, metavar="DIR", help="folder for the PNG files (created)")
+    parser.add_argument("--frequency-bins", default="log2", metavar="log2|WIDTH",
+                        help="Figure 4's frequency bins: log2 (1, 2, 3-4, 5-8, ...; default) or a bin width such as 10")
     parser.add_argument("--window", type=int, default=0,
                         help="batches in the rolling mean of batches_<task>.png (default: about 1/20 of the batches, at most 200)")
     args = parser.parse_args(argv)
@@ -431,6 +509,7 @@ def main(argv=None):
         return 2
 
     try:
+        frequency_bins(args.frequency_bins)
         runs = [Run(d) for d in args.runs]
     except BadInput as e:
         print(f"plot.py: {e}", file=sys.stderr)
@@ -443,7 +522,7 @@ def main(argv=None):
 
     plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "figure.dpi": DPI})
     written = []
-    written += figure4(plt, runs, args.output)
+    written += figure4(plt, runs, args.output, args.frequency_bins)
     written += figure5(plt, runs, args.output)
     written += memory_per_shard(plt, runs, args.output)
     written += batches(plt, runs, args.output, args.window)

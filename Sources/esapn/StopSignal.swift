@@ -1,9 +1,9 @@
 // SIGTERM, SIGINT and SIGUSR1 (Slurm's warning before a time limit, Ctrl-C,
 // `mpirun` forwarding USR1) with --checkpoint-dir: finish the batch, write a
-// checkpoint, exit non-zero. The handler only sets a flag. After every batch
-// the ranks take the maximum of their flags (one small all-reduce, only when
-// checkpoints are on), so a signal that reaches some ranks only stops all of
-// them after the same batch, and no rank waits in a collective the others left.
+// checkpoint, exit non-zero. The handler only sets a flag. Every 8 batches
+// the ranks add up their flags (BatchControl's all-reduce, Progress.swift),
+// so a signal that reaches some ranks only stops all of them after the same
+// batch, and no rank waits in a collective the others left.
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -246,16 +246,27 @@ struct TrainCommand: ParsableCommand {
             // One small all-reduce after every batch when anything needs it (BatchControl).
             let control = checkpoints != nil || mode != .off ? BatchControl(ranks: comm.size) : nil
             var lastCheckpoint = clock.now
+            let firstBatch = trainer.step + 1
+            var unexchanged = trainer.step  // the first batch whose totals no exchange carried yet
             do {
                 try trainer.run(progress: nil) { done in
                     guard let control else { return }
-                    let clockDue = comm.rank == 0 && checkpointMinutes.map { (clock.now - lastCheckpoint).seconds >= 60 * $0 } ?? false
-                    let agreed = control.exchange(comm, signal: StopSignal.received, clockDue: clockDue,
-                                                  batch: trainer.metrics.localBatchTotals(done - 1),
+                    var agreed = (signal: false, clockDue: false)
+                    if BatchControl.isDue(after: done, first: firstBatch, batches: trainer.batches) {
+                        let clockDue = comm.rank == 0
+                            && checkpointMinutes.map { (clock.now - lastCheckpoint).seconds >= 60 * $0 } ?? false
+                        var totals = (loss: 0.0, correct: 0.0, records: 0.0)
+                        for b in unexchanged..<done {
+                            let t = trainer.metrics.localBatchTotals(b)
+                            totals.loss += t.loss; totals.correct += t.correct; totals.records += t.records
+                        }
+                        unexchanged = done
+                        agreed = control.exchange(comm, signal: StopSignal.received, clockDue: clockDue, batch: totals,
                                                   residentBytes: trainer.localResidentBytes)
-                    if let reporter, mode != .off {
-                        reporter.update(batch: done, batches: trainer.batches, records: min(trainer.records, done * config.batchSize),
-                                        totalRecords: trainer.records, seconds: (clock.now - start).seconds, control: control)
+                        if let reporter, mode != .off {
+                            reporter.update(batch: done, batches: trainer.batches, records: min(trainer.records, done * config.batchSize),
+                                            totalRecords: trainer.records, seconds: (clock.now - start).seconds, control: control)
+                        }
                     }
                     guard let checkpoints else { return }
                     let due = done < trainer.batches && (done % checkpoints.every == 0 || agreed.clockDue)

@@ -119,4 +119,57 @@ final class PlotScriptTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         assertPNG(output.appendingPathComponent("batches_binary.png"))
     }
+
+    /// Figure 4's bins: log2 and fixed widths cover 1…100 without gaps or overlaps,
+    /// a bin's value is the records-weighted mean of its frequencies, its band the
+    /// seed range (or a 95% interval for one run), and a bad --frequency-bins is refused.
+    func testFigure4Binning() throws {
+        let check = """
+        import math, sys
+        sys.path.insert(0, sys.argv[1])
+        import plot
+        assert plot.frequency_bins("log2") == [(1, 1), (2, 2), (3, 4), (5, 8), (9, 16), (17, 32), (33, 64), (65, 100)], plot.frequency_bins("log2")
+        assert plot.frequency_bins("30") == [(1, 30), (31, 60), (61, 90), (91, 100)]
+        for spec in ("log2", "1", "7", "100"):
+            covered = [f for a, b in plot.frequency_bins(spec) for f in range(a, b + 1)]
+            assert covered == list(range(1, 101)), spec
+        class Run: pass
+        def run(rows):
+            r = Run(); r.by_frequency = rows; return r
+        # side, frequency, records, accuracy, loss, mean_size
+        a = run([("users", 3, 10, 0.5, 0.2, 8.0), ("users", 4, 30, 0.9, 0.1, 16.0), ("items", 3, 99, 0.0, 1.0, 2.0),
+                 ("users", 5, 0, math.nan, math.nan, math.nan)])
+        b = run([("users", 3, 20, 0.2, 0.3, 8.0)])
+        bins = plot.frequency_bins("log2")
+        values, counts = plot.binned_curve([a], "users", "accuracy", bins)
+        assert counts == [0, 0, 40, 0, 0, 0, 0, 0], counts
+        assert abs(values[2] - (10 * 0.5 + 30 * 0.9) / 40) < 1e-12 and math.isnan(values[0]) and math.isnan(values[3])
+        values, counts = plot.binned_curve([a, b], "users", "accuracy", bins)
+        assert counts[2] == 60 and abs(values[2] - (5 + 27 + 4) / 60) < 1e-12
+        low, high, kind = plot.binned_band([a, b], "users", "accuracy", bins)
+        assert kind == "range over seeds" and abs(low[2] - 0.2) < 1e-12 and abs(high[2] - 0.8) < 1e-12, (low, high)
+        low, high, kind = plot.binned_band([a], "users", "accuracy", bins)
+        half = 1.96 * math.sqrt(0.8 * 0.2 / 40)
+        assert kind == "95% interval" and abs(low[2] - (0.8 - half)) < 1e-12 and abs(high[2] - (0.8 + half)) < 1e-12
+        assert plot.binned_band([a], "users", "loss", bins) is None
+        print("binning ok")
+        """
+        let result = try python(["-c", check, Self.script.deletingLastPathComponent().path])
+        XCTAssertEqual(result.status, 0, result.report)
+        XCTAssertTrue(result.stdout.contains("binning ok"), result.report)
+
+        try requireMatplotlib()
+        let root = try TestPaths.temporaryDirectory(self)
+        let runs = try FakeRuns.writePaperRuns(in: root.appendingPathComponent("runs"))
+        for bad in ["0", "wide"] {
+            let refused = try python([Self.script.path] + runs.map(\.path) + ["--output", root.appendingPathComponent("f").path,
+                                                                              "--frequency-bins", bad])
+            XCTAssertEqual(refused.status, 1, refused.report)
+            XCTAssertTrue(refused.stderr.contains("--frequency-bins takes log2 or a positive bin width, got '\(bad)'"), refused.report)
+        }
+        let output = root.appendingPathComponent("width10")
+        let drawn = try python([Self.script.path] + runs.map(\.path) + ["--output", output.path, "--frequency-bins", "10"])
+        XCTAssertEqual(drawn.status, 0, drawn.report)
+        assertPNG(output.appendingPathComponent("figure4_binary.png"))
+    }
 }
