@@ -229,24 +229,46 @@ public enum ReportRenderer {
 
     // MARK: - Runs read
 
+    /// The runs read, one row each, narrow enough for a 120-column terminal:
+    /// the folders (with their test part) and the option sets are listed below
+    /// the table, numbered and lettered, instead of in columns.
     public static func runsTable(runs: [LoadedRun]) -> String {
         var table = MarkdownTable(
-            header: ["Run folder", "Model", "Task", "Stream", "Ranks", "Seed", "Records", "Test records",
-                     "Overall accuracy (%)", "Overall loss", "Records/s", "Wall time", "Options"],
-            alignment: [.left, .left, .left, .left, .right, .right, .right, .right, .right, .right, .right, .right, .left])
-        for run in runs.sorted(by: runOrder) {
+            header: ["#", "Model", "Task", "Stream", "P", "Seed", "Records", "Acc (%)", "Loss", "Records/s", "Wall", "Opt"],
+            alignment: [.right, .left, .left, .left, .right, .right, .right, .right, .right, .right, .right, .left])
+        var optionSets: [String] = []
+        var folders: [String] = []
+        for (i, run) in runs.sorted(by: runOrder).enumerated() {
             let r = run.results
             let options = r.options.keys.sorted().map { "\($0)=\(r.options[$0]!)" }.joined(separator: ", ")
-            table.append([ReportFormat.cell(run.path), ReportModels.displayName(r.model), ReportFormat.cell(r.task),
-                          ReportFormat.cell(ReportFormat.streamName(r.stream)), "\(r.ranks)", "\(r.seed)",
-                          ReportFormat.grouped(r.records), ReportFormat.grouped(r.test.records),
+            var letter = "—"
+            if !options.isEmpty {
+                if !optionSets.contains(options) { optionSets.append(options) }
+                letter = optionLetter(optionSets.firstIndex(of: options)!)
+            }
+            var stream = ReportFormat.streamName(r.stream)
+            if stream.count > 14 { stream = String(stream.prefix(13)) + "…" }
+            table.append(["\(i + 1)", ReportModels.displayName(r.model), ReportFormat.cell(r.task), ReportFormat.cell(stream),
+                          "\(r.ranks)", "\(r.seed)", ReportFormat.grouped(r.records),
                           ReportFormat.fixed(100 * r.overall.accuracy, 2), ReportFormat.fixed(r.overall.loss, 4),
                           ReportFormat.grouped(Int(r.throughput.records_per_second.isFinite
                                                    ? r.throughput.records_per_second.rounded() : 0)),
-                          ReportFormat.duration(r.throughput.wall_seconds),
-                          options.isEmpty ? "—" : ReportFormat.cell(options)])
+                          ReportFormat.duration(r.throughput.wall_seconds), letter])
+            folders.append("\(i + 1). `\(run.path)` (test part: the last \(ReportFormat.grouped(r.test.records)) records)")
         }
-        return "## Runs\n\n" + table.render()
+        var text = "## Runs\n\nAcc and Loss over every record of the stream; P ranks; Opt: the options below.\n\n" + table.render()
+        text += "\n\nRun folders:\n\n" + folders.joined(separator: "\n")
+        if !optionSets.isEmpty {
+            text += "\n\nOptions:\n\n" + optionSets.enumerated().map { "- \(optionLetter($0.offset)): \($0.element)" }
+                .joined(separator: "\n")
+        }
+        return text
+    }
+
+    /// A, B, …, Z, AA, AB, …
+    static func optionLetter(_ i: Int) -> String {
+        let letters = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        return i < 26 ? String(letters[i]) : optionLetter(i / 26 - 1) + String(letters[i % 26])
     }
 
     // MARK: - Helpers

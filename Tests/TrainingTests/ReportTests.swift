@@ -359,6 +359,24 @@ final class ReportTests: XCTestCase {
 
     // MARK: - The command line
 
+    /// The runs table fits a 120-column terminal however long the folders and
+    /// options are; they are listed below it, each option set once.
+    func testRunsTableFitsA120ColumnTerminal() throws {
+        let root = try TestPaths.temporaryDirectory(self)
+            .appendingPathComponent("a-rather-long-folder-name-for-experiments/ml-latest-full-stand-in/seed-sweep")
+        let dirs = try FakeRuns.writePaperRuns(in: root)
+        let markdown = ReportRenderer.markdown(runs: try dirs.map(loadRun))
+        let runs = try XCTUnwrap(markdown.components(separatedBy: "## Runs").last)
+        let tableLines = runs.split(separator: "\n").filter { $0.hasPrefix("|") }
+        XCTAssertEqual(tableLines.count, dirs.count + 2, "header, rule and one row per run:\n\(runs)")
+        for line in tableLines {
+            XCTAssertLessThanOrEqual(line.count, 120, "a runs table line over 120 columns: \(line)")
+        }
+        for dir in dirs { XCTAssertTrue(runs.contains("`\(dir.path)`"), "folder \(dir.path) listed below the table") }
+        XCTAssertTrue(runs.contains("Options:\n\n- A: "), runs)
+        XCTAssertFalse(tableLines.joined().contains("lr="), "no options in the table")
+    }
+
     func testCommandLinePrintsOrWritesTheSameMarkdown() throws {
         let root = try TestPaths.temporaryDirectory(self)
         let dirs = try FakeRuns.writePaperRuns(in: root)
