@@ -414,7 +414,7 @@ def memory_per_shard(plt, runs, output):
         for m in sorted(run.results["memory"]["per_rank"], key=lambda m: m["rank"]):
             slots.append((x, m["rank"], run.model, m["resident_bytes"], m["fixed_resident_bytes"], m["soft_resident_bytes"]))
             x += 1
-        groups.append((first, x - 1, f"{run.label(streams, repeated)}\n{run.task}"))
+        groups.append((first, x - 1, f"{run.label(streams, repeated)}\n{run.task}, {run.ranks} rank{'s' if run.ranks != 1 else ''}"))
         x += 0.8  # gap between runs
     unit, scale = byte_unit(max(max(s[3:]) for s in slots))
     fig, ax = plt.subplots(figsize=(min(max(6.5, 0.42 * x + 2), 24), 5.2))
