@@ -73,14 +73,14 @@ final class BatchControl {
 
 /// Writes on a thread of its own: the caller never waits for a terminal or a
 /// disk. A line that rewrites itself replaces the one still waiting; plain
-/// lines queue (at most 1,000; older ones are dropped beyond that).
+/// lines queue (at most 1,000; older ones are dropped beyond that). The
+/// thread lives as long as the process.
 final class BackgroundWriter: @unchecked Sendable {
     enum Target { case standardError, file(Int32) }
     private struct Entry { var target: Target; var text: String; var replaceable: Bool }
     private let condition = NSCondition()
     private var queue: [Entry] = []
     private var busy = false
-    private var closed = false
 
     init() {
         queue.reserveCapacity(64)
@@ -111,15 +111,14 @@ final class BackgroundWriter: @unchecked Sendable {
         condition.unlock()
     }
 
-    private func loop() {
+    private func loop() -> Never {
         while true {
             condition.lock()
-            while queue.isEmpty && !closed { condition.wait() }
-            if queue.isEmpty { condition.unlock(); return }
+            while queue.isEmpty { condition.wait() }
             let entry = queue.removeFirst()
             busy = true
             condition.unlock()
-            var bytes = Array(entry.text.utf8)
+            let bytes = Array(entry.text.utf8)
             let fd: Int32
             switch entry.target {
             case .standardError: fd = 2
@@ -127,12 +126,11 @@ final class BackgroundWriter: @unchecked Sendable {
             }
             var offset = 0
             while offset < bytes.count {
-                let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+                let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { break }
                 offset += n
             }
-            bytes.removeAll()
             condition.lock()
             busy = false
             condition.broadcast()
