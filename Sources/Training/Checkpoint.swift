@@ -320,7 +320,6 @@ extension StreamTrainer {
             for buffer in replicatedStateBuffers { try restore(buffer, from: replicated) }
             step = manifest.step
         }
-        metrics.restoredFromCheckpoint()
         resumedAt = step
         return folder
     }

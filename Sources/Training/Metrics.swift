@@ -24,19 +24,9 @@ public final class Metrics {
     /// then one size digest per batch.
     let buffer: UnsafeMutableBufferPointer<Double>
     private var digestStart: Int { Self.fields * (2 + batches + 2 * Self.frequencies) }
-    /// Running totals on this rank, for the progress line.
-    public private(set) var localRecords = 0
-    public private(set) var localCorrect = 0
-
-    /// The accumulators and running totals, for checkpoints (this rank's partial sums).
+    /// The accumulators, for checkpoints (this rank's partial sums).
     public var stateBuffers: [StateBuffer] {
         [StateBuffer("metrics", .f64, shape: [buffer.count], perID: nil, buffer.baseAddress!)]
-    }
-
-    /// After a checkpoint's accumulators are restored: the running totals are this rank's overall group.
-    public func restoredFromCheckpoint() {
-        localCorrect = Int(buffer[1])
-        localRecords = Int(buffer[2])
     }
 
     public init(batches: Int, testStart: Int) {
@@ -69,8 +59,6 @@ public final class Metrics {
         if itemFrequency <= Self.frequencies {
             add(2 + batches + Self.frequencies + itemFrequency - 1, loss: loss, correct: correct, width: itemWidth)
         }
-        localRecords += 1
-        if correct { localCorrect += 1 }
     }
 
     /// Adds one decided ID to batch `batch`'s size digest (at the ID's owner, once per ID and batch).
@@ -80,10 +68,14 @@ public final class Metrics {
         buffer[digestStart + batch] += Double(UInt32(truncatingIfNeeded: h))
     }
 
-    /// Batch `b`'s totals on this rank alone (before `reduce`): loss sum, correct and scored records.
-    public func localBatchTotals(_ b: Int) -> (loss: Double, correct: Double, records: Double) {
-        let v = group(2 + b)
-        return (v.loss, v.correct, v.count)
+    /// The totals of `batches` on this rank alone (before `reduce`): loss sum, correct and scored records.
+    public func localTotals(batches: Range<Int>) -> (loss: Double, correct: Double, records: Double) {
+        var total = (loss: 0.0, correct: 0.0, records: 0.0)
+        for b in batches {
+            let v = group(2 + b)
+            total.loss += v.loss; total.correct += v.correct; total.records += v.count
+        }
+        return total
     }
 
     /// Sums every rank's metrics (one all-reduce); call once, at the end.

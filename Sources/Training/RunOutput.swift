@@ -97,10 +97,10 @@ extension StreamTrainer {
         return (0..<table.totalIDs).map { g in all[sharding.owner(of: g) * perRank + sharding.local(of: g)] }
     }
 
-    /// The run's results (collective: every rank must call it after `run`).
-    public func results(wallSeconds: Double, options: [String: String]) -> RunResults {
+    /// The run's results (collective: every rank must call it after `run`);
+    /// `hosts`: gatherHostNames(), gathered once at the start.
+    public func results(wallSeconds: Double, options: [String: String], hosts: [String]) -> RunResults {
         let figures = gatherRankFigures()
-        let hosts = gatherHostNames()
         var perRank = rankMemory(figures)
         for r in perRank.indices { perRank[r].host = hosts[r] }
         let widths = config.storedWidths

@@ -18,15 +18,6 @@ import Kernels
 import Policies
 import Random
 
-public struct TrainingProgress: Sendable {
-    public var batch: Int
-    public var batches: Int
-    public var records: Int
-    public var seconds: Double
-    /// Accuracy so far over this rank's records.
-    public var runningAccuracy: Double
-}
-
 public final class StreamTrainer {
     public let config: TrainConfig
     public let stream: StreamFile
@@ -57,8 +48,6 @@ public final class StreamTrainer {
     let validationIndices: UnsafeMutablePointer<Int>
     /// Batches completed (= the global Adam step reached).
     public internal(set) var step = 0
-    /// Why `run(progress:)` stopped early, if it did.
-    public internal(set) var numericalFault: NumericalFault?
     /// The step a resumed run started from (0: from the start).
     public internal(set) var resumedAt = 0
     /// At the end of the first batch: the embedding bytes this rank reported
@@ -138,32 +127,13 @@ public final class StreamTrainer {
         validationIndices.deallocate()
     }
 
-    /// Runs the rest of the stream; `progress` is called on every rank after
-    /// each batch. A numerical fault stops it early (`numericalFault` says why).
-    public func run(progress: ((TrainingProgress) -> Void)? = nil) {
-        do { try runBatches(progress: progress) { _ in } } catch { numericalFault = error as? NumericalFault }
-    }
-
     /// Runs the rest of the stream, calling `afterBatch` on every rank with
-    /// the batches done after each one (checkpoints); stops at its first error
-    /// or at a numerical fault (NumericalFault, on every rank alike).
-    public func run(progress: ((TrainingProgress) -> Void)?, afterBatch: (Int) throws -> Void) throws {
-        try runBatches(progress: progress, afterBatch: afterBatch)
-    }
-
-    private func runBatches(progress: ((TrainingProgress) -> Void)?, afterBatch: (Int) throws -> Void) throws {
-        let clock = ContinuousClock()
-        let start = clock.now
+    /// the batches done after each one (progress, checkpoints); stops at its
+    /// first error or at a numerical fault (NumericalFault, on every rank alike).
+    public func run(afterBatch: (Int) throws -> Void = { _ in }) throws {
         while step < batches {
             try trainBatch(step)
             if step == resumedAt + 1 { firstBatchMemory = (localResidentBytes, ProcessMemory.rssAnonBytes()) }
-            if let progress {
-                let d = clock.now - start
-                progress(TrainingProgress(batch: step, batches: batches, records: min(records, step * config.batchSize),
-                                          seconds: Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18,
-                                          runningAccuracy: metrics.localRecords > 0
-                                              ? Double(metrics.localCorrect) / Double(metrics.localRecords) : 0))
-            }
             try afterBatch(step)
         }
         // Bring every row to the final step, so stored values are what dense Adam holds.
@@ -313,6 +283,7 @@ public final class StreamTrainer {
         }
         return NumericalFault(batch: b, culprits: culprits)
     }
+
     /// Copies this rank's slice of stream records `index(k)` into the slice buffers.
     @inline(__always)
     func loadSlice(count n: Int, _ index: (Int) -> Int) {

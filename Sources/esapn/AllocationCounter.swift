@@ -3,7 +3,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Training
 
 /// `--count-allocations`: reads the allocator call counters of the preloaded
 /// counting library (its C source is in
@@ -40,12 +39,10 @@ final class AllocationCounter {
         return (all(), mpi)
     }
 
-    /// The progress callback: reads the counters after batch 1 and after the last batch.
-    var progress: (TrainingProgress) -> Void {
-        { [unowned self] p in
-            if p.batch == 1 { afterWarmUp = read() }
-            if p.batch == p.batches { afterLast = read() }
-        }
+    /// Called after every batch (`done` of `batches`): reads the counters after batch 1 and after the last.
+    func afterBatch(_ done: Int, of batches: Int) {
+        if done == 1 { afterWarmUp = read() }
+        if done == batches { afterLast = read() }
     }
 
     /// Allocator calls from the end of batch 1 to the end of the last batch:

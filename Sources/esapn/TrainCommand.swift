@@ -210,13 +210,13 @@ struct TrainCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let trainer = opened!
-        let hosts = trainer.gatherHostNames()
+        let hosts = trainer.gatherHostNames()  // once: log.txt and results.json
         if comm.rank == 0, let warning = BLASAdvice.warning() { writeToStandardError(warning) }
         // Every rank knows the mode (the same flags); only rank 0 looks at its stderr.
         let mode: ProgressMode = quiet || counter != nil ? .off : progress
         let reporter = comm.rank == 0
             ? ProgressReporter(style: mode == .off ? nil : mode == .always || isatty(2) == 0 ? .lines : .rewriting,
-                               every: progressEvery, writer: BackgroundWriter())
+                               every: progressEvery)
             : nil
         if let reporter {
             do {
@@ -237,36 +237,26 @@ struct TrainCommand: ParsableCommand {
         let clock = ContinuousClock()
         let start = clock.now
         if let counter {
-            trainer.run(progress: counter.progress)
+            try trainer.run { counter.afterBatch($0, of: trainer.batches) }
         } else {
             let checkpoints = checkpointDir.map {
                 CheckpointOptions(directory: $0, every: checkpointEvery ?? (checkpointMinutes == nil ? 1000 : Int.max), keep: keepCheckpoints)
             }
             if checkpoints != nil { StopSignal.install() }
-            // One small all-reduce after every batch when anything needs it (BatchControl).
-            let control = checkpoints != nil || mode != .off ? BatchControl(ranks: comm.size) : nil
+            // One small all-reduce every few batches when anything needs it (BatchControl).
+            let control = checkpoints != nil || mode != .off ? BatchControl(ranks: comm.size, startingAfter: trainer.step) : nil
             var lastCheckpoint = clock.now
-            let firstBatch = trainer.step + 1
-            var unexchanged = trainer.step  // the first batch whose totals no exchange carried yet
             do {
-                try trainer.run(progress: nil) { done in
+                try trainer.run { done in
                     guard let control else { return }
                     var agreed = (signal: false, clockDue: false)
-                    if BatchControl.isDue(after: done, first: firstBatch, batches: trainer.batches) {
+                    if control.isDue(after: done, of: trainer.batches) {
                         let clockDue = comm.rank == 0
                             && checkpointMinutes.map { (clock.now - lastCheckpoint).seconds >= 60 * $0 } ?? false
-                        var totals = (loss: 0.0, correct: 0.0, records: 0.0)
-                        for b in unexchanged..<done {
-                            let t = trainer.metrics.localBatchTotals(b)
-                            totals.loss += t.loss; totals.correct += t.correct; totals.records += t.records
-                        }
-                        unexchanged = done
-                        agreed = control.exchange(comm, signal: StopSignal.received, clockDue: clockDue, batch: totals,
-                                                  residentBytes: trainer.localResidentBytes)
-                        if let reporter, mode != .off {
-                            reporter.update(batch: done, batches: trainer.batches, records: min(trainer.records, done * config.batchSize),
-                                            totalRecords: trainer.records, seconds: (clock.now - start).seconds, control: control)
-                        }
+                        agreed = control.exchange(comm, after: done, metrics: trainer.metrics, signal: StopSignal.received,
+                                                  clockDue: clockDue, residentBytes: trainer.localResidentBytes)
+                        reporter?.update(batch: done, batches: trainer.batches, records: min(trainer.records, done * config.batchSize),
+                                         totalRecords: trainer.records, seconds: (clock.now - start).seconds, control: control)
                     }
                     guard let checkpoints else { return }
                     let due = done < trainer.batches && (done % checkpoints.every == 0 || agreed.clockDue)
@@ -316,7 +306,7 @@ struct TrainCommand: ParsableCommand {
         }
         if let testLast { options["test_last"] = "\(testLast)" }
         if let limit { options["limit"] = "\(limit)" }
-        var results = trainer.results(wallSeconds: wall, options: options)
+        var results = trainer.results(wallSeconds: wall, options: options, hosts: hosts)
         results.profile = runProfile
         let sizes = saveSizes ? (trainer.gatherSizes(side: .user), trainer.gatherSizes(side: .item)) : nil
         if comm.rank == 0 {

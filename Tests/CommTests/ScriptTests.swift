@@ -5,18 +5,6 @@ import Foundation
 import XCTest
 import TestSupport
 
-/// Runs a bash script of the repository (path relative to its root), with a time limit.
-func runRepositoryScript(_ script: String, _ arguments: [String], environment: [String: String] = [:],
-                         timeLimit: Int = 300) throws -> ProcessResult {
-    let path = TestPaths.packageRoot.appendingPathComponent(script).path
-    var command = ["bash", path] + arguments
-    if MPIRun.executableOnPath("timeout") != nil {
-        command = ["timeout", "--kill-after=10", "\(timeLimit)"] + command
-    }
-    return try runProcess(URL(fileURLWithPath: "/usr/bin/env"), command, environment: environment,
-                          currentDirectory: TestPaths.packageRoot)
-}
-
 final class FetchMovieLensTests: XCTestCase {
     static let names = ["ml-1m", "ml-10m", "ml-20m", "ml-25m", "ml-latest-small", "ml-latest"]
 

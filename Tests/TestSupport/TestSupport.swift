@@ -108,3 +108,15 @@ public func runEsapn(_ arguments: [String], environment: [String: String] = [:])
 }
 
 private final class ErrBox: @unchecked Sendable { var data = Data() }
+
+/// Runs a bash script of the repository (path relative to its root), with a time limit.
+public func runRepositoryScript(_ script: String, _ arguments: [String], environment: [String: String] = [:],
+                                       timeLimit: Int = 300) throws -> ProcessResult {
+    let path = TestPaths.packageRoot.appendingPathComponent(script).path
+    var command = ["bash", path] + arguments
+    if MPIRun.executableOnPath("timeout") != nil {
+        command = ["timeout", "--kill-after=10", "\(timeLimit)"] + command
+    }
+    return try runProcess(URL(fileURLWithPath: "/usr/bin/env"), command, environment: environment,
+                          currentDirectory: TestPaths.packageRoot)
+}

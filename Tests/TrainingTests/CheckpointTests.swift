@@ -21,6 +21,12 @@ final class CheckpointTests: XCTestCase {
         return np == 1 ? try runEsapn(all) : try MPIRun.runEsapn(np: np, all, file: file, line: line)
     }
 
+    /// `train` that must succeed.
+    func trainOK(_ np: Int, _ args: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try train(np, args, file: file, line: line)
+        XCTAssertEqual(r.status, 0, r.report, file: file, line: line)
+    }
+
     func assertSameRun(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
         for name in ["batches.csv", "by_frequency.csv", "final_sizes.csv"] {
             let x = try Data(contentsOf: a.appendingPathComponent(name)), y = try Data(contentsOf: b.appendingPathComponent(name))
@@ -39,11 +45,9 @@ final class CheckpointTests: XCTestCase {
         let base = try Self.ml100k.runDirectory("ck-\(model)-\(np)")
         let common = ["--model", model, "--task", task, "--save-sizes"]
         let reference = base.appendingPathComponent("reference"), checkpoints = base.appendingPathComponent("checkpoints")
-        var r = try train(np, common + ["--output", reference.path])
-        XCTAssertEqual(r.status, 0, r.report)
-        r = try train(np, common + ["--output", base.appendingPathComponent("with-checkpoints").path,
-                                    "--checkpoint-dir", checkpoints.path, "--checkpoint-every", "15"])
-        XCTAssertEqual(r.status, 0, r.report)
+        try trainOK(np, common + ["--output", reference.path])
+        try trainOK(np, common + ["--output", base.appendingPathComponent("with-checkpoints").path,
+                                  "--checkpoint-dir", checkpoints.path, "--checkpoint-every", "15"])
         try assertSameRun(reference, base.appendingPathComponent("with-checkpoints"))
         let kept = try FileManager.default.contentsOfDirectory(atPath: checkpoints.path).sorted()
         XCTAssertEqual(kept, ["checkpoint-00000030", "checkpoint-00000045"], "the newest two of 15, 30, 45 are kept")
@@ -63,9 +67,8 @@ final class CheckpointTests: XCTestCase {
     func testDamagedOrMismatchedCheckpointsAreRefused() throws {
         let base = try Self.ml100k.runDirectory("ck-refused")
         let checkpoints = base.appendingPathComponent("checkpoints")
-        var r = try train(2, ["--model", "esapn", "--output", base.appendingPathComponent("run").path,
-                              "--checkpoint-dir", checkpoints.path, "--checkpoint-every", "20", "--keep-checkpoints", "1"])
-        XCTAssertEqual(r.status, 0, r.report)
+        try trainOK(2, ["--model", "esapn", "--output", base.appendingPathComponent("run").path,
+                        "--checkpoint-dir", checkpoints.path, "--checkpoint-every", "20", "--keep-checkpoints", "1"])
         let folder = checkpoints.appendingPathComponent("checkpoint-00000040")
         let shard = folder.appendingPathComponent("rank-00001-of-00002.safetensors")
 
@@ -88,7 +91,7 @@ final class CheckpointTests: XCTestCase {
         try FileManager.default.removeItem(at: shard)
         try refused(2, [], ["rank-00001-of-00002.safetensors", "missing"], "a missing shard")
         try good.write(to: shard)
-        r = try train(2, ["--model", "esapn", "--output", base.appendingPathComponent("restored").path, "--resume", checkpoints.path])
+        let r = try train(2, ["--model", "esapn", "--output", base.appendingPathComponent("restored").path, "--resume", checkpoints.path])
         XCTAssertEqual(r.status, 0, "the repaired checkpoint resumes: \(r.report)")
         try Data("{ not json".utf8).write(to: folder.appendingPathComponent("manifest.json"))
         try refused(2, [], ["manifest.json", "corrupt"], "a corrupt manifest")
@@ -160,12 +163,10 @@ final class CheckpointTests: XCTestCase {
             let base = try Self.ml100k.runDirectory("ck-reshard-\(model)")
             let common = ["--model", model, "--save-sizes"]
             let reference = base.appendingPathComponent("two-ranks"), checkpoints = base.appendingPathComponent("checkpoints")
-            var r = try train(2, common + ["--output", reference.path, "--checkpoint-dir", checkpoints.path, "--checkpoint-every", "30"])
-            XCTAssertEqual(r.status, 0, r.report)
+            try trainOK(2, common + ["--output", reference.path, "--checkpoint-dir", checkpoints.path, "--checkpoint-every", "30"])
             for np in [3, 1] {
                 let out = base.appendingPathComponent("resumed-on-\(np)")
-                r = try train(np, common + ["--output", out.path, "--resume", checkpoints.appendingPathComponent("checkpoint-00000030").path])
-                XCTAssertEqual(r.status, 0, r.report)
+                try trainOK(np, common + ["--output", out.path, "--resume", checkpoints.appendingPathComponent("checkpoint-00000030").path])
                 let c = try RunComparison(run: out.path, reference: reference.path)
                 XCTAssertEqual(c.batches_with_other_records, 0)
                 let loss = model == "esapn" ? c.max_loss_share_before_divergence : c.max_loss_delta
@@ -182,12 +183,10 @@ final class CheckpointTests: XCTestCase {
     func testCheckpointsOnAClock() throws {
         let base = try Self.ml100k.runDirectory("ck-clock")
         let common = ["--model", "esapn", "--save-sizes"]
-        var r = try train(2, common + ["--output", base.appendingPathComponent("reference").path])
-        XCTAssertEqual(r.status, 0, r.report)
+        try trainOK(2, common + ["--output", base.appendingPathComponent("reference").path])
         let checkpoints = base.appendingPathComponent("checkpoints")
-        r = try train(2, common + ["--output", base.appendingPathComponent("clocked").path, "--checkpoint-dir", checkpoints.path,
-                                   "--checkpoint-minutes", "0.002", "--keep-checkpoints", "1000"])
-        XCTAssertEqual(r.status, 0, r.report)
+        try trainOK(2, common + ["--output", base.appendingPathComponent("clocked").path, "--checkpoint-dir", checkpoints.path,
+                                 "--checkpoint-minutes", "0.002", "--keep-checkpoints", "1000"])
         let taken = try FileManager.default.contentsOfDirectory(atPath: checkpoints.path).filter { $0.hasPrefix("checkpoint-") }
         XCTAssertGreaterThanOrEqual(taken.count, 2, "a checkpoint every 0.12 s over a run of several seconds: \(taken)")
         for folder in taken {
@@ -203,11 +202,10 @@ final class CheckpointTests: XCTestCase {
     func testANaNStopsTheRunAndTheLastCheckpointStaysIntact() throws {
         let base = try Self.ml100k.runDirectory("ck-nan")
         let common = ["--model", "esapn", "--save-sizes"]
-        var r = try train(2, common + ["--output", base.appendingPathComponent("clean").path])
-        XCTAssertEqual(r.status, 0, r.report)
+        try trainOK(2, common + ["--output", base.appendingPathComponent("clean").path])
         let checkpoints = base.appendingPathComponent("checkpoints")
-        r = try train(2, common + ["--output", base.appendingPathComponent("faulty").path, "--checkpoint-dir", checkpoints.path,
-                                   "--checkpoint-every", "3", "--inject-fault", "nan-at-batch-5"])
+        var r = try train(2, common + ["--output", base.appendingPathComponent("faulty").path, "--checkpoint-dir", checkpoints.path,
+                                       "--checkpoint-every", "3", "--inject-fault", "nan-at-batch-5"])
         XCTAssertNotEqual(r.status, 0, r.report)
         XCTAssert(r.stderr.contains("NaN or Inf reached the gradients in batch 5"), r.report)
         XCTAssert(r.stderr.contains("user ") && r.stderr.contains("'s row"), "names the row: \(r.report)")

@@ -86,6 +86,15 @@ struct ContractBounds {
         var ratio: Double { bound > 0 ? measured / bound : (measured > 0 ? .infinity : 0) }
     }
 
+    /// Prints the comparison and fails the test for every bound it is over.
+    func assertHeld(_ c: RunComparison, _ label: String, file: StaticString = #filePath, line: UInt = #line) {
+        print("\(label):\n\(c.summary)")
+        for check in checks(c) where !check.passes {
+            XCTFail("\(label): \(check.name) is \(check.measured), over the bound \(check.bound)\n\(c.summary)",
+                    file: file, line: line)
+        }
+    }
+
     func checks(_ c: RunComparison) -> [Check] {
         // Before the first divergence, the worst excess of |Δ loss| over its allowance, as a share of it.
         let lossBound = loss > 0 ? loss : lossShare
@@ -166,12 +175,8 @@ final class ContractTests: XCTestCase {
         for np in ranks {
             let c = try comparison(model: model, task: task, transport: transport, ranks: np, file: file, line: line)
             let label = "\(model) \(task) P=\(np) over \(transport)"
-            print("\(label):\n\(c.summary)")
+            bounds.assertHeld(c, label, file: file, line: line)
             XCTAssertNotNil(c.ids, "\(label): final_sizes.csv missing", file: file, line: line)
-            for check in bounds.checks(c) where !check.passes {
-                XCTFail("\(label): \(check.name) is \(check.measured), over the bound \(check.bound)\n\(c.summary)",
-                        file: file, line: line)
-            }
         }
     }
 

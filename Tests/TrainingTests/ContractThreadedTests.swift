@@ -48,7 +48,7 @@ final class ContractThreadedTests: XCTestCase {
         ThreadedWorld(size: ranks).run { comm in
             do {
                 let trainer = try StreamTrainer(config: config(task), stream: StreamFile(path: path), comm: wrap(comm))
-                trainer.run()
+                try trainer.run()
                 let o = outcome(trainer)
                 if comm.rank == 0 { result.update { $0 = o } }
             } catch {
@@ -68,7 +68,7 @@ final class ContractThreadedTests: XCTestCase {
         try SyntheticStream.write(to: path)
         for task in Task.allCases {
             let single = try StreamTrainer(config: Self.config(task), stream: StreamFile(path: path), comm: LocalCommunicator())
-            single.run()
+            try single.run()
             let reference = Self.outcome(single)
             for P in [2, 3, 5] {
                 let o = Self.threaded(path, task: task, ranks: P)
@@ -97,14 +97,14 @@ final class ContractThreadedTests: XCTestCase {
         config.limit = 5000
         config.testLast = nil
         let single = try StreamTrainer(config: config, stream: StreamFile(path: path), comm: LocalCommunicator())
-        single.run()
+        try single.run()
         let reference = (0..<single.batches).map { single.metrics.batch($0).loss }
         let losses = Locked([Double]())
         let sliceConfig = config
         ThreadedWorld(size: 2).run { comm in
             do {
                 let t = try StreamTrainer(config: sliceConfig, stream: StreamFile(path: path), comm: PerSliceBatchNorm(comm))
-                t.run()
+                try t.run()
                 let l = (0..<t.batches).map { t.metrics.batch($0).loss }
                 if comm.rank == 0 { losses.update { $0 = l } }
             } catch {

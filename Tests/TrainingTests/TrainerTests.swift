@@ -54,7 +54,7 @@ final class TrainerTests: XCTestCase {
             let initialCorrect = (0..<500).filter { fresh.head.correct[$0] }.count
 
             let twoBatches = try trainer(path) { $0.task = task; $0.limit = 1000 }
-            twoBatches.run()
+            try twoBatches.run()
             XCTAssertEqual(twoBatches.batches, 2)
             let recorded0 = twoBatches.metrics.batch(0), recorded1 = twoBatches.metrics.batch(1)
             XCTAssertEqual(recorded0.records, 500)
@@ -62,7 +62,7 @@ final class TrainerTests: XCTestCase {
             XCTAssertEqual(recorded0.accuracy, Double(initialCorrect) / 500, accuracy: 1e-12)
 
             let oneBatch = try trainer(path) { $0.task = task; $0.limit = 500 }
-            oneBatch.run()
+            try oneBatch.run()
             let afterUpdate0 = Self.mean(oneBatch.forwardLosses(batch: 0, readStep: 1))
             let afterUpdate1 = Self.mean(oneBatch.forwardLosses(batch: 1, readStep: 1))
             XCTAssertEqual(recorded1.loss, afterUpdate1, accuracy: 1e-12, "\(task): batch 1 scored after exactly one update")
@@ -74,7 +74,7 @@ final class TrainerTests: XCTestCase {
     func testPerBatchMetricsAddUpToOverallAndTheTestPartIsTheLastRecords() throws {
         let path = try streamPath()
         let t = try trainer(path) { $0.testLast = 1000 }
-        t.run()
+        try t.run()
         XCTAssertEqual(t.batches, 6)
         let m = t.metrics
         let perBatch = (0..<6).map { m.batch($0) }
@@ -90,7 +90,7 @@ final class TrainerTests: XCTestCase {
         // The test part does not change training; its size is what was asked (default: the last 25%).
         for (testLast, expected) in [(700, 700), (nil, 750), (3000, 3000), (1, 1)] as [(Int?, Int)] {
             let other = try trainer(path) { $0.testLast = testLast }
-            other.run()
+            try other.run()
             XCTAssertEqual(other.metrics.test.records, expected, "--test-last \(testLast.map(String.init) ?? "default")")
             XCTAssertEqual(other.metrics.overall, m.overall, "same training whatever the test part")
             let correct = other.metrics.test.accuracy * Double(expected)
@@ -101,7 +101,7 @@ final class TrainerTests: XCTestCase {
     func testByFrequencyCountsTheRecordsOfEachFrequency() throws {
         let path = try streamPath()
         let t = try trainer(path)
-        t.run()
+        try t.run()
         let stream = try StreamFile(path: path)
         for (side, column) in [(EmbeddingSide.user, stream.userFrequencies), (.item, stream.itemFrequencies)] {
             var counts = [Int](repeating: 0, count: Metrics.frequencies + 1)
@@ -128,7 +128,7 @@ final class TrainerTests: XCTestCase {
         let path = try streamPath()
         for task in Task.allCases {
             let t = try trainer(path) { $0.task = task }
-            t.run()
+            try t.run()
             let first = t.metrics.batch(0), last = [t.metrics.batch(4), t.metrics.batch(5)]
             let lastLoss = (last[0].loss + last[1].loss) / 2, lastAccuracy = (last[0].accuracy + last[1].accuracy) / 2
             print("\(task): batch loss \(first.loss) → \(lastLoss); accuracy \(first.accuracy) → \(lastAccuracy)")
@@ -140,7 +140,7 @@ final class TrainerTests: XCTestCase {
     func testEveryIDGetsA128WideRowAndTheMemoryIsExact() throws {
         let path = try streamPath()
         let t = try trainer(path)
-        t.run()
+        try t.run()
         let stream = try StreamFile(path: path)
         let users = t.gatherSizes(side: .user), items = t.gatherSizes(side: .item)
         XCTAssertEqual(users.count, stream.header.users)
