@@ -12,6 +12,8 @@
 #                                          address per host, slots=1) and
 #                                          DIR/mpirun-args (for ESAPN_MPIRUN_ARGS)
 #   scripts/netns-hosts.sh link K up|down  bring host K's link up or down (a lost host)
+#   scripts/netns-hosts.sh rate RATE|off   shape every host's link to RATE each way (tc tbf,
+#                                          e.g. 1gbit, 10gbit), or remove the shaping
 #   scripts/netns-hosts.sh down            kill what runs in the hosts and remove them
 #
 # Then: ESAPN_MPIRUN_ARGS="$(cat DIR/mpirun-args)" launch/cluster.sh DIR/hostfile N train-args…
@@ -75,9 +77,28 @@ case "${1:-}" in
     need
     ip link set "${prefix}v$2" "$3" || fail "host $2 has no link (${prefix}v$2): run netns-hosts.sh up first"
     ;;
+  rate)
+    [ $# -eq 2 ] || fail "usage: netns-hosts.sh rate RATE|off (RATE as tc writes it: 1gbit, 500mbit)"
+    need
+    command -v tc >/dev/null || fail "tc not found: install iproute2 (apt-get install iproute2)"
+    hosts=$(ip netns list | awk '{print $1}' | grep "^$prefix[0-9]*$" | sed "s/^$prefix//" | sort -n || true)
+    [ -n "$hosts" ] || fail "no hosts: run netns-hosts.sh up N DIR first"
+    for k in $hosts; do
+      # Both directions: the bridge's end shapes what reaches the host, the host's end what leaves it.
+      tc qdisc del dev "${prefix}v$k" root 2>/dev/null || true
+      ip netns exec "$prefix$k" tc qdisc del dev eth0 root 2>/dev/null || true
+      if [ "$2" != off ]; then
+        # A burst of one 64 kB segment (no more: a real link has no credit to spend after an idle gap) and up to 50 ms of queue.
+        tc qdisc add dev "${prefix}v$k" root tbf rate "$2" burst 64kb latency 50ms \
+          || fail "tc cannot shape ${prefix}v$k to '$2' (is the kernel's sch_tbf module available?)"
+        ip netns exec "$prefix$k" tc qdisc add dev eth0 root tbf rate "$2" burst 64kb latency 50ms
+      fi
+    done
+    echo "netns-hosts.sh: links of hosts $(echo $hosts | tr ' ' ',') shaped: $2"
+    ;;
   down)
     need
     down
     ;;
-  *) sed -n '2,19p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,21p' "$0" >&2; exit 2 ;;
 esac

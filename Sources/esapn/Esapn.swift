@@ -8,7 +8,7 @@ struct Esapn: ParsableCommand {
         commandName: "esapn",
         abstract: "Automated embedding size search (ESAPN) for streaming deep recommenders, over MPI.",
         version: Esapn.version,
-        subcommands: [PrepareCommand.self, InspectCommand.self, SynthCommand.self, TrainCommand.self, CompareCommand.self, ReportCommand.self, BenchCommand.self,
+        subcommands: [PrepareCommand.self, InspectCommand.self, SynthCommand.self, TrainCommand.self, CompareCommand.self, ReportCommand.self, BenchCommand.self, BenchCommCommand.self, PlanCommand.self,
                       MPISmokeCommand.self])
 
     /// This build's version (log.txt, --version).

@@ -1,0 +1,171 @@
+// `esapn plan`: how a profiled run would scale across machines (the α–β model
+// of Training/ScalingModel.swift). The compute comes from a run made with
+// `esapn train --profile` on this machine; the links from a preset network or
+// from `esapn bench-comm --output FILE`; sgemm's rate on a slice of B/P rows
+// is measured here, now. `--compare` sets measured runs beside the model.
+import ArgumentParser
+import Foundation
+import Kernels
+import Training
+
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Predict throughput on P ranks across machines from a profiled run (α–β model of the collectives).",
+        discussion: """
+        Make the profile first, e.g.  launch/local.sh 2 --data S --model esapn --profile --output RUN
+        then:  esapn plan --run RUN --network 25GbE --ranks 1,2,4,8,16,32 --batch 500,2000
+        Networks: \(LinkCost.presets.map(\.name).joined(separator: ", ")), all, or --calibration FILE from esapn bench-comm.
+        """)
+
+    @Option(name: .customLong("run"), help: "A run folder (or its results.json) made with `esapn train --profile`.")
+    var runFolder: String
+
+    @Option(help: "A preset network, or 'all'.")
+    var network = "all"
+
+    @Option(help: "Links measured by `esapn bench-comm --output FILE` (replaces --network).")
+    var calibration: String?
+
+    @Option(help: "Rank counts to predict, comma-separated.")
+    var ranks = "1,2,4,8,16,32,64"
+
+    @Option(help: "Global batch sizes, comma-separated (default: the run's).")
+    var batch: String?
+
+    @Option(help: "All ranks share one machine of this many cores (to check the model on this machine); default: one machine per rank.")
+    var sharedCores: Int?
+
+    @Option(help: "A run folder measured on the links of --calibration, to set beside the prediction (repeatable).")
+    var compare: [String] = []
+
+    func run() throws {
+        // The flags first, so that a wrong one is named whatever the run holds.
+        let rankList = try parseList(ranks, "--ranks")
+        let batchList = try batch.map { try parseList($0, "--batch") }
+        if let c = sharedCores, c < 1 { throw PlanError("--shared-cores \(c): give 1 or more") }
+
+        let links: [LinkCost]
+        if let calibration {
+            links = [try loadCalibration(calibration).link]
+        } else if network.lowercased() == "all" {
+            links = LinkCost.presets
+        } else if let link = LinkCost.preset(named: network) {
+            links = [link]
+        } else {
+            throw PlanError("unknown --network '\(network)': give one of \(LinkCost.presets.map(\.name).joined(separator: ", ")), all, or --calibration FILE")
+        }
+
+        let loaded: LoadedRun
+        do { loaded = try loadRun(runFolder) } catch {
+            throw PlanError("\(error)")
+        }
+        let r = loaded.results
+        let batches = (r.records + r.batch_size - 1) / max(1, r.batch_size)
+        guard let workload = Workload(results: r, batches: batches) else {
+            throw PlanError("\(runFolder) has no profile: make the run again with `esapn train --profile` (it records each phase's time and the collectives' bytes)")
+        }
+        // sgemm's rate on every slice size the table needs (the head's fc1 shape), measured now.
+        var rows = Set([max(1, workload.batch / workload.ranks)])
+        for B in batchList ?? [workload.batch] { for P in rankList { rows.insert(max(1, B / P)) } }
+        for path in compare { if let c = try? loadRun(path).results { rows.insert(max(1, c.batch_size / c.ranks)) } }
+        let rates = Dictionary(uniqueKeysWithValues: rows.sorted().map { ($0, Self.sgemmRate(rows: $0)) })
+        let rate: @Sendable (Int) -> Double = { m in rates[m] ?? rates.min { abs($0.key - m) < abs($1.key - m) }!.value }
+
+        print("""
+        plan: \(r.model) from \(runFolder) (\(r.ranks) rank\(r.ranks == 1 ? "" : "s"), batch \(workload.batch)); per batch there: \
+        compute \(ms(workload.replicatedSeconds + workload.slicedSeconds)) ms (\(ms(workload.replicatedSeconds)) ms replicated), \
+        \(fmt(workload.allReduceCalls)) all-reduce (\(kb(workload.allReduceBytes)) kB), \(fmt(workload.allToAllCalls)) all-to-all, \
+        \(fmt(workload.allToAllVCalls)) all-to-all-v (\(kb(workload.allToAllVSliceBytes)) kB per rank)
+        sgemm on this machine (\(BLASInfo.coreName)), fc1 shape: \
+        \(rows.sorted().map { "\($0) rows \(String(format: "%.0f", rate($0) / 1e9))" }.joined(separator: ", ")) GFLOP/s
+        model: one rank per machine\(sharedCores.map { ", except: all ranks share \($0) cores" } ?? ""); blocking collectives; \
+        see BENCHMARKS.md "A model of scaling"
+        """)
+        for link in links {
+            let model = ScalingModel(workload: workload, link: link, sharedCores: sharedCores, sgemmRate: rate)
+            print("")
+            print(String(format: "%@: all-reduce α %.1f µs β %.3f ns/B; all-to-all-v α %.1f µs β %.3f ns/B",
+                         link.name, 1e6 * link.allReduce.alpha, 1e9 * link.allReduce.beta,
+                         1e6 * link.allToAllV.alpha, 1e9 * link.allToAllV.beta))
+            for B in batchList ?? [workload.batch] {
+                print("  batch \(B)")
+                print("    ranks  slice  compute ms  latency ms  bytes ms   batch ms   records/s  speed-up  comm")
+                let one = model.predict(ranks: 1, batch: B)
+                for P in rankList {
+                    let q = model.predict(ranks: P, batch: B)
+                    print(String(format: "    %5d  %5d  %10.2f  %10.2f  %8.2f  %9.2f  %10.0f  %7.2f×  %3.0f%%",
+                                 P, B / P, 1e3 * q.computeSeconds, 1e3 * q.latencySeconds, 1e3 * q.bandwidthSeconds,
+                                 1e3 * q.batchSeconds, q.recordsPerSecond, q.recordsPerSecond / one.recordsPerSecond,
+                                 100 * q.communicationShare))
+                }
+                let dominate = model.collectivesDominate(from: rankList, batch: B)
+                let best = model.bestRanks(from: rankList, batch: B)
+                print("    collectives take half the batch from P = \(dominate.map(String.init) ?? "beyond \(rankList.last ?? 1)"); "
+                      + "throughput peaks at P = \(best) (\(String(format: "%.0f", model.predict(ranks: best, batch: B).recordsPerSecond)) records/s)")
+                for change in ScalingModel.Change.allCases where change != .none {
+                    let b = model.bestRanks(from: rankList, batch: B, change: change)
+                    let q = model.predict(ranks: b, batch: B, change: change)
+                    print("    with \(change.rawValue): peaks at P = \(b), \(String(format: "%.0f", q.recordsPerSecond)) records/s")
+                }
+            }
+            for path in compare {
+                let c = try loadRun(path).results
+                let q = model.predict(ranks: c.ranks, batch: c.batch_size)
+                let measured = c.throughput.records_per_second
+                print(String(format: "  measured %@: %d ranks, %.0f records/s; model %.0f (%+.0f%%)",
+                             path, c.ranks, measured, q.recordsPerSecond, 100 * (q.recordsPerSecond / measured - 1)))
+            }
+        }
+    }
+
+    func ms(_ s: Double) -> String { String(format: "%.2f", 1e3 * s) }
+    func kb(_ b: Double) -> String { String(format: "%.0f", b / 1e3) }
+    func fmt(_ x: Double) -> String { String(format: "%.1f", x) }
+
+    func parseList(_ text: String, _ flag: String) throws -> [Int] {
+        let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+            throw PlanError("\(flag) '\(text)': give positive whole numbers separated by commas, e.g. 1,2,4,8")
+        }
+        return values.map { $0! }
+    }
+
+    func loadCalibration(_ path: String) throws -> CommCalibration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PlanError("--calibration \(path): no such file; make it with `mpirun -np P esapn bench-comm --output \(path)`")
+        }
+        do {
+            let c = try JSONDecoder().decode(CommCalibration.self, from: data)
+            guard c.ranks >= 2, c.points.count >= 2 else { throw PlanError("--calibration \(path) holds \(c.points.count) points on \(c.ranks) rank(s); measure again on 2 or more ranks") }
+            return c
+        } catch let e as PlanError { throw e } catch {
+            throw PlanError("--calibration \(path) is not a bench-comm file (\(error)); make it with `mpirun -np P esapn bench-comm --output FILE`")
+        }
+    }
+
+    /// FLOP/s of the head's first layer forward, (rows×256)·(256×512), best of 5 rounds.
+    static func sgemmRate(rows M: Int) -> Double {
+        let K = 256, N = 512
+        let a = [Float](repeating: 0.5, count: M * K), w = [Float](repeating: 0.25, count: N * K)
+        var c = [Float](repeating: 0, count: M * N)
+        let repetitions = max(3, 4_000 / M)
+        var best = Double.infinity
+        a.withUnsafeBufferPointer { ap in w.withUnsafeBufferPointer { wp in c.withUnsafeMutableBufferPointer { cp in
+            for _ in 0..<5 {
+                let start = DispatchTime.now().uptimeNanoseconds
+                for _ in 0..<repetitions {
+                    linearForward(out: cp.baseAddress!, inp: ap.baseAddress!, weight: wp.baseAddress!, bias: nil,
+                                  batch: M, inFeatures: K, outFeatures: N)
+                }
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+            }
+        } } }
+        return 2 * Double(M * K * N * repetitions) / best
+    }
+}
+
+struct PlanError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = "plan: " + message }
+}
