@@ -23,6 +23,9 @@ final class ExchangePlan {
     /// Bytes of the four count arrays.
     var bytes: Int { 4 * sendCounts.count * MemoryLayout<Int>.stride }
 
+    /// Bytes the last `run` brought in (also when a BatchExchange ran it).
+    var receivedBytes: Int { receiveCounts.reduce(0, +) }
+
     /// The one packing routine of every direction: for each destination rank
     /// p in order, `entries(p)` consecutive entries, entry i written at
     /// `buffer + byte` by `write(i, at)`, which returns its bytes. Fills
@@ -69,5 +72,41 @@ final class ExchangePlan {
                        sendCounts: UnsafeBufferPointer(receiveCounts), sendOffsets: UnsafeBufferPointer(receiveOffsets),
                        receive: UnsafeMutableRawBufferPointer(start: receive, count: capacity),
                        receiveCounts: UnsafeBufferPointer(sendCounts), receiveOffsets: UnsafeBufferPointer(sendOffsets))
+    }
+}
+
+/// One table's part of one exchange step: the plan whose counts it moves by,
+/// its packed bytes, and where the bytes for it land. `back`: along the pairs
+/// of the plan's last run, laid out as that run received (no counts to
+/// exchange). A leg runs alone (`runAlone`) or with the other side's leg of
+/// the same step as one exchange (BatchExchange.run).
+struct ExchangeLeg {
+    let plan: ExchangePlan
+    let send: UnsafeRawPointer
+    let receive: UnsafeMutableRawPointer
+    let capacity: Int
+    let side: EmbeddingSide
+    /// What moves, for messages ("rows of" users).
+    let step: StaticString
+    var back = false
+
+    /// Bytes this rank sends to each rank and where they start in `send`.
+    var outCounts: UnsafeMutableBufferPointer<Int> { back ? plan.receiveCounts : plan.sendCounts }
+    var outOffsets: UnsafeMutableBufferPointer<Int> { back ? plan.receiveOffsets : plan.sendOffsets }
+    /// Bytes this rank receives from each rank and where they land in `receive`.
+    var inCounts: UnsafeMutableBufferPointer<Int> { back ? plan.sendCounts : plan.receiveCounts }
+    var inOffsets: UnsafeMutableBufferPointer<Int> { back ? plan.sendOffsets : plan.receiveOffsets }
+    /// The end of the packed bytes in `send` (packing is contiguous in rank order).
+    var sendExtent: Int {
+        let last = outCounts.count - 1
+        return outOffsets[last] + outCounts[last]
+    }
+
+    func runAlone(_ comm: any Communicator) {
+        if back {
+            plan.runBack(comm, send: send, sendCapacity: sendExtent, receive: receive, capacity: capacity)
+        } else {
+            plan.run(comm, send: send, sendBytes: sendExtent, receive: receive, capacity: capacity, "\(step) \(side.plural)")
+        }
     }
 }

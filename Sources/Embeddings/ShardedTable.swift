@@ -12,8 +12,10 @@
 // (`owned`: create, catch up, resize, serve temporary rows); after 2 the
 // formers read the requester's view (`received`). Entries are laid out by
 // WireFormat and packed by ExchangePlan.pack, one routine for every
-// direction; each step packs into a buffer and then runs the plan, so the two
-// sides of a batch can later share one call by packing both into one buffer.
+// direction. Each step is two halves around the move of the bytes: `pack…`
+// returns an ExchangeLeg, the matching finish reads what arrived. A table
+// alone runs its leg by itself (the methods named after the steps); the
+// trainer runs both sides' legs of a step as one exchange (BatchExchange).
 // Every buffer is sized once for the largest batch and zero-filled: the
 // per-batch path allocates nothing.
 import Comm
@@ -68,7 +70,15 @@ public final class ShardedTable {
         requests = ExchangePlan(ranks: comm.size)
         replies = ExchangePlan(ranks: comm.size)
         recordValues = ExchangePlan(ranks: comm.size)
+        largestLeg = (send: max(maxSlice * WireFormat.requestBytes, maxBatch * rowEntryCapacity, received.bufferBytes,
+                                maxSlice * WireFormat.valuesEntryBytes(count: 1)),
+                      receive: max(owned.capacity * WireFormat.requestBytes, received.bufferBytes,
+                                   owned.capacity * rowEntryCapacity, owned.valueBufferBytes))
     }
+
+    /// The most bytes one leg of this table sends and receives in any step
+    /// (what BatchExchange sizes its buffers by).
+    let largestLeg: (send: Int, receive: Int)
 
     /// Bytes of the exchange's buffers, both views' per-batch buffers
     /// included (not the rows): each counted as it was allocated.
@@ -80,6 +90,12 @@ public final class ShardedTable {
     /// `frequencies[k]`) and delivers them to their owners, who merge them
     /// into `owned`.
     public func request(ids: UnsafePointer<UInt32>, frequencies: UnsafePointer<UInt32>, count n: Int) {
+        packRequests(ids: ids, frequencies: frequencies, count: n).runAlone(comm)
+        mergeRequests()
+    }
+
+    /// The requester's half: this slice's distinct IDs grouped by owner and packed.
+    func packRequests(ids: UnsafePointer<UInt32>, frequencies: UnsafePointer<UInt32>, count n: Int) -> ExchangeLeg {
         let r = received
         r.collect(ids: ids, frequencies: frequencies, count: n)
         // Group by owner (counting sort, first-appearance order within an owner).
@@ -93,16 +109,18 @@ public final class ShardedTable {
             distinctAtPosition[ownerEnd[p]] = Int32(d)
             ownerEnd[p] += 1
         }
-        let bytes = requests.pack(into: requestSend, entries: { p in ownerEnd[p] - (p == 0 ? 0 : ownerEnd[p - 1]) }) { pos, at in
+        _ = requests.pack(into: requestSend, entries: { p in ownerEnd[p] - (p == 0 ? 0 : ownerEnd[p - 1]) }) { pos, at in
             let d = Int(distinctAtPosition[pos])
             WireFormat.writeRequest(at, id: r.globalID(d), frequency: r.frequency(d))
             return WireFormat.requestBytes
         }
-        let arrived = requests.run(comm, send: requestSend, sendBytes: bytes, receive: requestReceive,
-                                   capacity: owned.capacity * WireFormat.requestBytes,
-                                   "requests to the owners of \(side.plural)")
-        // Owner: merge the requests of all ranks, in rank order.
-        let entries = arrived / WireFormat.requestBytes
+        return ExchangeLeg(plan: requests, send: UnsafeRawPointer(requestSend), receive: requestReceive,
+                           capacity: owned.capacity * WireFormat.requestBytes, side: side, step: "requests to the owners of")
+    }
+
+    /// The owner's half: merge the requests of all ranks, in rank order.
+    func mergeRequests() {
+        let entries = requests.receivedBytes / WireFormat.requestBytes
         owned.beginMerge(entries: entries)
         for e in 0..<entries {
             let q = WireFormat.readRequest(requestReceive + e * WireFormat.requestBytes)
@@ -116,8 +134,14 @@ public final class ShardedTable {
     /// Answers every request with (size index, row at its width, extra floats);
     /// afterwards `received` describes this rank's slice, gradients zeroed.
     public func answer() {
+        packRows().runAlone(comm)
+        placeRows()
+    }
+
+    /// The owner's half: each request's answer, packed in the order the requests arrived.
+    func packRows() -> ExchangeLeg {
         let extra = owned.extras.width
-        let bytes = replies.pack(into: rowSend, entries: { requests.receiveCounts[$0] / WireFormat.requestBytes }) { entry, at in
+        _ = replies.pack(into: rowSend, entries: { requests.receiveCounts[$0] / WireFormat.requestBytes }) { entry, at in
             let a = owned.answer(entry: entry)
             let w = store.widths[a.size]
             WireFormat.writeRowHeader(at, sizeIndex: a.size)
@@ -126,9 +150,13 @@ public final class ShardedTable {
             if extra > 0 { (out + w).update(from: a.extra, count: extra) }
             return WireFormat.rowEntryBytes(width: w, extra: extra)
         }
-        let arrived = replies.run(comm, send: rowSend, sendBytes: bytes, receive: received.rowBuffer,
-                                  capacity: received.bufferBytes, "rows of \(side.plural)")
-        // Requester: replies arrive grouped by owner, in this rank's send order.
+        return ExchangeLeg(plan: replies, send: UnsafeRawPointer(rowSend), receive: received.rowBuffer, capacity: received.bufferBytes,
+                           side: side, step: "rows of")
+    }
+
+    /// The requester's half: replies arrive grouped by owner, in this rank's send order.
+    func placeRows() {
+        let arrived = replies.receivedBytes
         var byte = 0
         for pos in 0..<received.distinctCount { byte += received.place(Int(distinctAtPosition[pos]), at: byte) }
         precondition(byte == arrived, "rows of \(side.plural): \(arrived) bytes arrived, \(byte) expected")
@@ -140,8 +168,18 @@ public final class ShardedTable {
     /// Sends each distinct row's gradient (written through `received.gradient`)
     /// to its owner, which sums the contributions of all ranks per ID.
     public func returnGradients() {
-        replies.runBack(comm, send: received.gradientBuffer, sendCapacity: received.bufferBytes,
-                        receive: gradientReceive, capacity: owned.capacity * rowEntryCapacity)
+        gradientLeg().runAlone(comm)
+        sumGradients()
+    }
+
+    /// The requester's half: the gradients go back along the rows' pairs, laid out as the rows arrived.
+    func gradientLeg() -> ExchangeLeg {
+        ExchangeLeg(plan: replies, send: UnsafeRawPointer(received.gradientBuffer), receive: gradientReceive,
+                    capacity: owned.capacity * rowEntryCapacity, side: side, step: "row gradients of", back: true)
+    }
+
+    /// The owner's half: sum the contributions per ID.
+    func sumGradients() {
         owned.beginGradients()
         let extra = owned.extras.width
         var byte = 0
@@ -156,6 +194,12 @@ public final class ShardedTable {
     /// Sends each record's `values[k]` (k in this rank's slice of `n` records)
     /// to the owner of its ID; the owner reads them with `owned.forEachRecordValues`.
     public func sendRecordValues(_ values: UnsafePointer<Float>, records n: Int) {
+        packRecordValues(values, records: n).runAlone(comm)
+        finishRecordValues()
+    }
+
+    /// The requester's half: the slice's values grouped per distinct ID, in the requests' order.
+    func packRecordValues(_ values: UnsafePointer<Float>, records n: Int) -> ExchangeLeg {
         let r = received
         // Group the slice's records by distinct ID (counting sort keeps slice order).
         let D = r.distinctCount
@@ -169,7 +213,7 @@ public final class ShardedTable {
         }
         for d in stride(from: D, to: 0, by: -1) { distinctRecordStart[d] = distinctRecordStart[d - 1] }
         distinctRecordStart[0] = 0
-        let bytes = recordValues.pack(into: valueSend, entries: { requests.sendCounts[$0] / WireFormat.requestBytes }) { pos, at in
+        _ = recordValues.pack(into: valueSend, entries: { requests.sendCounts[$0] / WireFormat.requestBytes }) { pos, at in
             let d = Int(distinctAtPosition[pos])
             let lo = Int(distinctRecordStart[d]), hi = Int(distinctRecordStart[d + 1])
             WireFormat.writeValuesHeader(at, count: hi - lo)
@@ -177,8 +221,12 @@ public final class ShardedTable {
             for j in lo..<hi { out[j - lo] = values[Int(recordsByDistinct[j])] }
             return WireFormat.valuesEntryBytes(count: hi - lo)
         }
-        recordValues.run(comm, send: valueSend, sendBytes: bytes, receive: owned.valueBuffer,
-                         capacity: owned.valueBufferBytes, "per-record values of \(side.plural)")
+        return ExchangeLeg(plan: recordValues, send: UnsafeRawPointer(valueSend), receive: owned.valueBuffer,
+                           capacity: owned.valueBufferBytes, side: side, step: "per-record values of")
+    }
+
+    /// The owner's half: the values are in `owned`'s buffer, one entry per request.
+    func finishRecordValues() {
         let P = sharding.ranks
         owned.valueEntries = fault == .ownerDropsLastRanksLosses && P > 1
             ? owned.entryCount - requests.receiveCounts[P - 1] / WireFormat.requestBytes : owned.entryCount

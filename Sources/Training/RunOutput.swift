@@ -29,6 +29,7 @@ extension StreamTrainer {
             mine[2 * S + 3] += Double(memory.rowsBySize.reduce(0, +))
             mine[2 * S + 4] += Double(memory.reservedBytes + policies[s].residentBytes)
         }
+        mine[2 * S + 2] += Double(exchange.scratchBytes)
         let resident = localResidentBytes, rss = ProcessMemory.rssAnonBytes()
         mine[2 * S + 1] = Double(resident)
         mine[2 * S + 5] = Double(rss ?? -1)

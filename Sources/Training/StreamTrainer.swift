@@ -33,6 +33,8 @@ public final class StreamTrainer {
     /// Per side, indexed by `EmbeddingSide.index`: the rows and their
     /// exchange, how they become embeddings, who decides their widths.
     public let tables: [ShardedTable]
+    /// Both tables' exchange steps, each moved as one.
+    public let exchange: BatchExchange
     public let formers: [any EmbeddingFormer]
     public let policies: [any SelectionPolicy]
     public let head: DenseHead
@@ -106,6 +108,7 @@ public final class StreamTrainer {
         // Rows are created at width index 0: room for every local ID there now,
         // so creating rows never grows a slab inside the per-batch path.
         for table in tables { table.store.reserve(rows: table.store.localCount, size: 0) }
+        exchange = BatchExchange(tables: tables, comm: comm)
         metrics = Metrics(batches: batches, testStart: config.testStart(records: stream.count))
         rowAdam = RowAdam(kind: config.rowOptimizer, lr: config.learningRate)
         func buffer<T: FixedWidthInteger>(_: T.Type) -> UnsafeMutablePointer<T> {
@@ -163,13 +166,13 @@ public final class StreamTrainer {
         forward(count: n)
         if policies[0].validationNeedsGradients {
             backward(count: n)   // the dense part is dropped; the rows' part reaches the owners
-            for table in tables { table.returnGradients() }
+            exchange.returnGradients()
         }
         // 5–6: each owner's policy learns from its IDs' losses or gradients; one step of the policy weights.
         policyArena.zeroGradients()
+        exchange.sendRecordValues(head.losses, records: n) { policies[$0.index].readsRecordLosses }
         for side in EmbeddingSide.allCases {
             let table = tables[side.index], policy = policies[side.index]
-            if policy.readsRecordLosses { table.sendRecordValues(head.losses, records: n) }
             policy.learn(table.owned, context: context, batch: b)
             table.owned.clearTemporaryRows()
             table.finishBatch()
@@ -208,10 +211,8 @@ public final class StreamTrainer {
         }
         // 10: backward; rows stepped at their owners; dense gradients all-reduced and stepped.
         profile.time(.backward) { backward(count: n) }
-        for table in tables {
-            profile.time(.exchange) { table.returnGradients() }
-            profile.time(.rowOptimizer) { table.owned.applyOptimizer(rowAdam, step: t) }
-        }
+        profile.time(.exchange) { exchange.returnGradients() }
+        profile.time(.rowOptimizer) { for table in tables { table.owned.applyOptimizer(rowAdam, step: t) } }
         profile.time(.allReduce) { comm.allReduceSum(arena.gradients) }
         // A NaN or Inf in any rank's loss reaches the dense gradients, which
         // every rank now holds summed: all ranks see it in the same batch.
@@ -221,9 +222,9 @@ public final class StreamTrainer {
         checkReplicas(b)
         #endif
         // The records' losses reach their IDs' owners (ESAPN's loss histories).
+        profile.time(.exchange) { exchange.sendRecordValues(head.losses, records: n) { policies[$0.index].readsRecordLosses } }
         for side in EmbeddingSide.allCases {
             let table = tables[side.index], policy = policies[side.index]
-            if policy.readsRecordLosses { profile.time(.exchange) { table.sendRecordValues(head.losses, records: n) } }
             profile.time(.decide) { policy.finishModel(table.owned) }
             profile.time(.exchange) { table.finishBatch() }
         }
@@ -318,19 +319,18 @@ public final class StreamTrainer {
         }
     }
 
-    /// Lookup for the slice in the slice buffers, side by side: requests, the
-    /// owner creates and catches up rows, `decide` runs there, rows back.
+    /// Lookup for the slice in the slice buffers, both sides in each exchange:
+    /// requests, the owners create and catch up rows and `decide` runs there, rows back.
     @inline(__always)
     func lookup(count n: Int, readStep: Int, _ decide: (EmbeddingSide) -> Void) {
+        profile.time(.exchange) { exchange.request(ids: sliceIDs, frequencies: sliceFrequencies, count: n) }
         for side in EmbeddingSide.allCases {
-            let table = tables[side.index]
-            profile.time(.exchange) { table.request(ids: sliceIDs[side.index], frequencies: sliceFrequencies[side.index], count: n) }
             profile.time(.decide) {
-                table.owned.prepareRows(initialSize: 0, readStep: readStep, optimizer: rowAdam)
+                tables[side.index].owned.prepareRows(initialSize: 0, readStep: readStep, optimizer: rowAdam)
                 decide(side)
             }
-            profile.time(.exchange) { table.answer() }
         }
+        profile.time(.exchange) { exchange.answer() }
     }
 
     /// Forward of the slice: embeddings of both sides into the head, labels, head.

@@ -307,4 +307,111 @@ final class ShardedTableTests: XCTestCase {
         XCTAssertEqual(received.value, expected)
         XCTAssertNil(received.value[2], "ID 2 was not requested")
     }
+
+    /// BatchExchange moves both sides' legs of each step as one exchange, and
+    /// every table then holds, bit for bit, what it holds after running its
+    /// own steps alone: received rows and sizes, owners' merged frequencies,
+    /// rows after the gradients' step, per-record values. With half the collectives.
+    func testBothSidesInOneExchangeHoldWhatEachSideAloneHolds() {
+        let P = 3, totals = [11, 7]
+        // Per batch, per side, per rank: the slice's IDs (users then items; both sides' slices have one length).
+        let batches: [[[[UInt32]]]] = [
+            [[[0, 3, 3, 9], [1, 4, 10, 2], [5, 3, 8, 0]], [[6, 1, 1, 2], [0, 6, 5, 3], [4, 4, 4, 1]]],
+            [[[7, 7, 2], [3, 9, 0], [10, 1, 6]], [[2, 0, 5], [1, 1, 1], [6, 3, 0]]],
+        ]
+        struct Seen: Equatable {
+            var received: [[Float]] = []     // per step: every received row, with its size index and ID
+            var owned: [[Float]] = []        // per step: every owned entry's ID, frequency, size, values
+            var final: [[Float]] = []
+        }
+        let seen = Locked([[Seen]](repeating: [Seen(), Seen()], count: P))   // [rank][fused?]
+        let calls = Locked([[Int]](repeating: [0, 0], count: P))              // collectives: [rank][fused?]
+        let world = ThreadedWorld(size: P)
+        world.run { inner in
+            let r = inner.rank
+            for fusedRun in [false, true] {
+                let comm = CountingCommunicator(inner)
+                let tables = EmbeddingSide.allCases.map { side in
+                    ShardedTable(side: side, totalIDs: totals[side.index], widths: Self.widths, comm: comm, seed: Self.seed,
+                                 maxSlice: 4, maxBatch: 12)
+                }
+                let exchange = BatchExchange(tables: tables, comm: comm)
+                let optimizer = RowAdam(lr: Self.lr)
+                var mine = Seen()
+                let ids = (0..<2).map { _ in UnsafeMutablePointer<UInt32>.allocate(capacity: 4) }
+                let frequencies = (0..<2).map { _ in UnsafeMutablePointer<UInt32>.allocate(capacity: 4) }
+                let values = UnsafeMutablePointer<Float>.allocate(capacity: 4)
+                for (b, batch) in batches.enumerated() {
+                    let n = batch[0][r].count
+                    for s in 0..<2 {
+                        for k in 0..<n {
+                            ids[s][k] = batch[s][r][k]
+                            frequencies[s][k] = UInt32(1 + 3 * r + k + s)
+                        }
+                    }
+                    for k in 0..<n { values[k] = Float(100 * b + 10 * r + k) }
+                    if fusedRun {
+                        exchange.request(ids: ids, frequencies: frequencies, count: n)
+                    } else {
+                        for t in tables { t.request(ids: ids[t.side.index], frequencies: frequencies[t.side.index], count: n) }
+                    }
+                    for t in tables {
+                        t.owned.prepareRows(initialSize: 0, readStep: b, optimizer: optimizer)
+                        for o in 0..<t.owned.count where b == 0 {
+                            let local = t.owned.local(o), id = t.sharding.global(of: local)
+                            let size = (id + t.side.index) % 3
+                            if size > 0 { t.store.resize(local, to: size, step: 0) { _, new in
+                                for j in 0..<Self.widths[size] { new[j] = Float(id) + 0.1 * Float(j) } } }
+                        }
+                        mine.owned.append((0..<t.owned.count).flatMap { o in
+                            [Float(t.owned.globalID(o)), Float(t.owned.frequency(o)), Float(t.owned.sizeIndex(o))] })
+                    }
+                    if fusedRun { exchange.answer() } else { for t in tables { t.answer() } }
+                    for t in tables {
+                        mine.received.append((0..<t.received.distinctCount).flatMap { d in
+                            [Float(t.received.globalID(d)), Float(t.received.sizeIndex(d))] + Self.received(t, d) })
+                        for d in 0..<t.received.distinctCount {
+                            for j in 0..<Self.widths[t.received.sizeIndex(d)] {
+                                t.received.gradient(d)[j] = 0.01 * Float(r + 1) * Float(j + 1) + Float(t.side.index)
+                            }
+                        }
+                    }
+                    if fusedRun { exchange.returnGradients() } else { for t in tables { t.returnGradients() } }
+                    if fusedRun {
+                        exchange.sendRecordValues(values, records: n) { _ in true }
+                    } else {
+                        for t in tables { t.sendRecordValues(values, records: n) }
+                    }
+                    for t in tables {
+                        var got: [Float] = []
+                        t.owned.forEachRecordValues { o, v, c in
+                            got += [Float(t.owned.globalID(o))] + Array(UnsafeBufferPointer(start: v, count: c))
+                        }
+                        mine.owned.append(got)
+                        t.owned.applyOptimizer(optimizer, step: b + 1)
+                        t.finishBatch()
+                    }
+                }
+                for t in tables {
+                    mine.final.append((0..<t.store.localCount).flatMap { local in
+                        t.store.sizeIndex(of: local) == nil ? [] : Self.stored(t, local: local) })
+                }
+                let made = CountingCommunicator.Kind.allCases.map { comm.calls[$0.rawValue] }.reduce(0, +)
+                seen.update { $0[r][fusedRun ? 1 : 0] = mine }
+                calls.update { $0[r][fusedRun ? 1 : 0] = made }
+                for p in ids + frequencies { p.deallocate() }
+                values.deallocate()
+            }
+        }
+        for r in 0..<P {
+            let alone = seen.value[r][0], fused = seen.value[r][1]
+            XCTAssertFalse(alone.received.joined().isEmpty, "rank \(r) received rows")
+            XCTAssertEqual(fused.received, alone.received, "rank \(r): rows received")
+            XCTAssertEqual(fused.owned, alone.owned, "rank \(r): owners' entries and per-record values")
+            XCTAssertEqual(fused.final, alone.final, "rank \(r): rows after the gradients' steps")
+            // Per batch alone: 4 steps × 2 sides × (counts + bytes), but gradients need no counts: 14.
+            // Fused: requests, rows, values 2 each, gradients 1: 7.
+            XCTAssertEqual(calls.value[r], [2 * 14, 2 * 7], "rank \(r): collectives alone, fused")
+        }
+    }
 }
