@@ -179,8 +179,10 @@ public struct ScalingModel: Sendable {
     public enum Change: String, CaseIterable, Sendable {
         /// Today's trainer.
         case none
-        /// One exchange for users and items together: half the all-to-all(-v) calls, the same bytes.
-        case fusedExchange = "fused-exchange"
+        /// Each exchange step in one collective instead of its counts then its
+        /// bytes: half the all-to-all(-v) calls, the same bytes. (Built
+        /// already: both sides in one exchange, which halved them once.)
+        case oneCallPerStep = "one-call-per-step"
         /// The dense all-reduce started non-blocking and overlapped with the row optimizer and the metrics.
         case overlap
         /// No row exchange at all (a bound: what caching hot rows could give at most).
@@ -215,7 +217,7 @@ public struct ScalingModel: Sendable {
         if let cores = sharedCores, P > cores { compute *= p / Double(cores) }
 
         guard P > 1 else { return ScalingPoint(ranks: P, batch: B, computeSeconds: compute, latencySeconds: 0, bandwidthSeconds: 0) }
-        let exchangeCalls = change == .fusedExchange ? 0.5 : 1
+        let exchangeCalls = change == .oneCallPerStep ? 0.5 : 1
         let exchangeLatency = change == .noExchange ? 0 : 1.0  // (and no exchange bytes)
         let latency = w.allReduceCalls * Self.log2Ceiling(P) * link.allReduce.alpha
             + exchangeLatency * exchangeCalls * (w.allToAllCalls * Self.log2Ceiling(P) + w.allToAllVCalls * (p - 1))

@@ -50,7 +50,7 @@ final class ScalingModelTests: XCTestCase {
         assertClose(four.bandwidthSeconds, 1.5 * 400_000 * 1e-9 + 0.75 * 50_000 * 2e-9, rtol: 1e-12)
         XCTAssertEqual(four.recordsPerSecond, 500 / four.batchSeconds)
 
-        let fused = model.predict(ranks: 4, change: .fusedExchange)
+        let fused = model.predict(ranks: 4, change: .oneCallPerStep)
         assertClose(four.latencySeconds - fused.latencySeconds, (2 * 2 * 20e-6 + 2 * 3 * 20e-6) / 2, rtol: 1e-9)
         let cached = model.predict(ranks: 4, change: .noExchange)
         assertClose(cached.latencySeconds, 4 * 2 * 10e-6, rtol: 1e-12)
@@ -107,7 +107,7 @@ final class ScalingModelTests: XCTestCase {
         let plan = try runEsapn(["plan", "--run", run, "--calibration", calibration, "--ranks", "1,2,4", "--compare", run])
         XCTAssertEqual(plan.status, 0, plan.report)
         for expected in ["plan: fixed from", "shared memory: all-reduce α", "throughput peaks at P =",
-                         "with fused-exchange: peaks at P =", "measured \(run): 2 ranks"] {
+                         "with one-call-per-step: peaks at P =", "measured \(run): 2 ranks"] {
             XCTAssertTrue(plan.stdout.contains(expected), "plan should print '\(expected)':\n\(plan.stdout)")
         }
         // The model, given the very link the run used, lands near the run it was made from.
