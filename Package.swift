@@ -6,7 +6,8 @@
 //   CMPI, CBLAS        system libraries (pkg-config ompi-c, openblas)
 //   Random             counter-based generator shared by data, kernels, training
 //   Data               MovieLens readers, the stream file, the synthetic generator
-//   Kernels            dense layers forward/backward, losses, Adam (uses CBLAS)
+//   CKernels           the few kernels compiled for AVX2 and chosen at run time (C)
+//   Kernels            dense layers forward/backward, losses, Adam (uses CBLAS, CKernels)
 //   Comm               the Communicator protocol and the single-process one
 //   CommMPI            the MPI communicator: the only importer of CMPI
 //   Embeddings         variable-width slab store, row optimizer, sharded exchange
@@ -33,7 +34,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .target(name: "Random"),
         .target(name: "Data", dependencies: ["Random"]),
-        .target(name: "Kernels", dependencies: ["CBLAS", "Comm", "Random"]),
+        .target(name: "CKernels"),
+        .target(name: "Kernels", dependencies: ["CBLAS", "CKernels", "Comm", "Random"]),
         .target(name: "Comm"),
         .target(name: "CommMPI", dependencies: ["Comm", "CMPI"]),
         .target(name: "Embeddings", dependencies: ["Kernels", "Comm", "Random"]),
@@ -45,7 +47,7 @@ let package = Package(
         ]),
         .target(name: "TestSupport", dependencies: ["Comm", "Kernels", "Random"], path: "Tests/TestSupport"),
         .testTarget(name: "DataTests", dependencies: ["Data", "Random", "TestSupport"]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Comm", "Random", "TestSupport"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels", "Comm", "Random", "TestSupport"]),
         .testTarget(name: "CommTests", dependencies: ["Comm", "TestSupport"]),
         .testTarget(name: "EmbeddingsTests", dependencies: ["Embeddings", "Kernels", "Comm", "Random", "TestSupport"]),
         .testTarget(name: "PoliciesTests", dependencies: ["Policies", "Embeddings", "Kernels", "Comm", "Random", "TestSupport"]),

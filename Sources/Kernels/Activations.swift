@@ -1,21 +1,28 @@
 // Element-wise activations. Backward ADDS into `dinp` and uses the forward
 // OUTPUT (tanh′ = 1 − tanh²), so no extra cache is needed.
+import CKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
+/// Whether this CPU runs the AVX2 kernels of CKernels (asked once).
+/// `ESAPN_PORTABLE_KERNELS=1` keeps the Swift ones (for comparing the two).
+public let avx2Kernels: Bool = esapn_cpu_has_avx2() != 0 && getenv("ESAPN_PORTABLE_KERNELS") == nil
+
 // MARK: - tanh
 
 /// `out[i] = tanh(inp[i])` for `count` elements. `out` may alias `inp`
-/// (backward needs only `out`). Sixteen lanes at a time (`fastTanh16`), the
-/// tail with the scalar `fastTanh`: both are the same sequence of IEEE
-/// operations, so an element's result does not depend on where it sits.
+/// (backward needs only `out`). Eight lanes at a time in AVX2 where the CPU
+/// has it (CKernels), else sixteen at a time in Swift (`fastTanh16`, SSE2),
+/// the tail with the scalar `fastTanh`: all three are the same sequence of
+/// IEEE operations, so an element's result does not depend on where it sits
+/// nor on which ran.
 public func tanhForward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count: Int) {
     precondition(count >= 0, "tanhForward: negative count \(count)")
     let body = count & ~15
-    var i = 0
+    var i = avx2Kernels ? esapn_tanh_avx2(out, inp, count) : 0
     while i < body {
         let x = UnsafeRawPointer(inp + i).loadUnaligned(as: SIMD16<Float>.self)
         UnsafeMutableRawPointer(out + i).storeBytes(of: fastTanh16(x), as: SIMD16<Float>.self)

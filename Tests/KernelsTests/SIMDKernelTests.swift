@@ -3,6 +3,7 @@
 // in a slice (exact reductions across P rely on it): checked bit for bit
 // against the scalar code at every position of buffers whose lengths are not
 // multiples of the vector width, on a dense grid and on special values.
+import CKernels
 import Kernels
 import Random
 import XCTest
@@ -37,6 +38,39 @@ final class SIMDKernelTests: XCTestCase {
             XCTAssertEqual(mismatches, 0, "shift \(shift)")
         }
         XCTAssert(fastTanh16(SIMD16(repeating: .nan))[3].isNaN, "NaN passes through")
+    }
+
+    /// tanhForward picks one of two vector bodies by CPU (AVX2 in C, SSE2 in
+    /// Swift); each, called directly, equals the scalar function bit for bit.
+    func testBothTanhBodiesEqualTheScalarBitForBit() {
+        let x = Self.tanhInputs
+        let n = x.count & ~15
+        var swift16 = [Float](repeating: 0, count: n)
+        for k in stride(from: 0, to: n, by: 16) {
+            let v = fastTanh16(SIMD16(x[k..<(k + 16)]))
+            for j in 0..<16 { swift16[k + j] = v[j] }
+        }
+        for k in 0..<n where swift16[k].bitPattern != fastTanh(x[k]).bitPattern {
+            XCTFail("fastTanh16(\(x[k])) = \(swift16[k]), scalar \(fastTanh(x[k]))")
+            break
+        }
+        if esapn_cpu_has_avx2() == 0 {
+            // Nothing else can run here: the AVX2 body is never chosen on this CPU.
+            XCTAssertFalse(avx2Kernels, "AVX2 kernels chosen on a CPU without AVX2")
+            return
+        }
+        var avx = [Float](repeating: -7, count: x.count)
+        let done = x.withUnsafeBufferPointer { i in avx.withUnsafeMutableBufferPointer { o in
+            esapn_tanh_avx2(o.baseAddress!, i.baseAddress!, i.count)
+        } }
+        XCTAssertEqual(done, x.count & ~7, "the AVX2 body does every whole group of eight")
+        var mismatches = 0
+        for k in 0..<done where avx[k].bitPattern != fastTanh(x[k]).bitPattern {
+            if mismatches < 5 { XCTFail("AVX2 tanh(\(x[k])) = \(avx[k]), scalar \(fastTanh(x[k]))") }
+            mismatches += 1
+        }
+        XCTAssertEqual(mismatches, 0)
+        XCTAssertEqual(avx[done..<x.count].filter { $0 != -7 }.count, 0, "the tail is left to Swift")
     }
 
     func testAdamVectorBodyEqualsTheScalarBitForBit() {
