@@ -8,6 +8,7 @@
 // the first time at step t is that of step t, as with dense Adam.
 // Hyperparameters are Doubles (like PyTorch's Python floats); the bias
 // corrections are computed in Double and the per-element work in Float.
+import CKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -50,11 +51,13 @@ public func adamUpdate(values: UnsafeMutablePointer<Float>,
     let correction2Root = Float((1 - pow(h.beta2, Double(t))).squareRoot())
     let oneMinusBeta1 = Float(1 - h.beta1), beta2 = Float(h.beta2), oneMinusBeta2 = Float(1 - h.beta2)
     let eps = Float(h.eps)
-    // Sixteen lanes at a time, then the tail: the same IEEE operations in the
-    // same order, so an element's result does not depend on where it sits.
-    let body = count & ~15
-    var i = 0
-    while i < body {
+    // Eight lanes at a time in AVX2 where the CPU has it (CKernels), else
+    // sixteen at a time in Swift, then the tail: the same IEEE operations in
+    // the same order, so an element's result does not depend on where it
+    // sits nor on which ran.
+    var i = avx2Kernels ? esapn_adam_avx2(values, m, v, grads, count, stepSize, correction2Root,
+                                          oneMinusBeta1, beta2, oneMinusBeta2, eps) : 0
+    while i + 16 <= count {
         let g = load(grads + i), m0 = load(m + i), v0 = load(v + i)
         let mi = m0 + oneMinusBeta1 * (g - m0)
         let vi = beta2 * v0 + oneMinusBeta2 * g * g

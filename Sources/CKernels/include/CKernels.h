@@ -14,4 +14,12 @@ int esapn_cpu_has_avx2(void);
 /// Call only when esapn_cpu_has_avx2() is 1.
 long esapn_tanh_avx2(float *out, const float *inp, long count);
 
+/// Kernels.adamUpdate's element step on eight lanes at a time with AVX2, for
+/// the first count & ~7 elements; returns how many it did. The scalars are
+/// the Float values adamUpdate derives from the step and hyperparameters.
+/// Call only when esapn_cpu_has_avx2() is 1.
+long esapn_adam_avx2(float *values, float *m, float *v, const float *grads, long count,
+                     float stepSize, float correction2Root, float oneMinusBeta1, float beta2,
+                     float oneMinusBeta2, float eps);
+
 #endif
