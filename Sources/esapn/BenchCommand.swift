@@ -29,22 +29,13 @@ struct BenchCommand: ParsableCommand {
             ("policy fc1    (B×38)·(38×512)", B, 38, 512),
         ]
         for (name, M, K, N) in shapes {
-            let a = [Float](repeating: 0.5, count: M * K), w = [Float](repeating: 0.25, count: N * K)
-            var c = [Float](repeating: 0, count: M * N)
-            let seconds = best {
-                a.withUnsafeBufferPointer { ap in w.withUnsafeBufferPointer { wp in c.withUnsafeMutableBufferPointer { cp in
-                    for _ in 0..<repetitions {
-                        linearForward(out: cp.baseAddress!, inp: ap.baseAddress!, weight: wp.baseAddress!, bias: nil,
-                                      batch: M, inFeatures: K, outFeatures: N)
-                    }
-                } } }
-            }
-            print(String(format: "  %@  %7.1f GFLOP/s", name, 2.0 * Double(M * K * N * repetitions) / seconds / 1e9))
+            let rate = Self.sgemmRate(rows: M, inFeatures: K, outFeatures: N, repetitions: repetitions)
+            print(String(format: "  %@  %7.1f GFLOP/s", name, rate / 1e9))
         }
         let n = B * 512
         let x = (0..<n).map { Float($0 % 97) / 20 - 2.4 }
         var y = [Float](repeating: 0, count: n)
-        let tanhSeconds = best {
+        let tanhSeconds = Self.best {
             x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
                 for _ in 0..<repetitions { tanhForward(out: yp.baseAddress!, inp: xp.baseAddress!, count: n) }
             } }
@@ -53,7 +44,7 @@ struct BenchCommand: ParsableCommand {
         let cache = BatchNormCache(channels: 512)
         let gamma = [Float](repeating: 1, count: 512), beta = [Float](repeating: 0, count: 512)
         let local = LocalCommunicator()
-        let bnSeconds = best {
+        let bnSeconds = Self.best {
             x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
                 for _ in 0..<repetitions {
                     batchNormForward(out: yp.baseAddress!, cache: cache, inp: xp.baseAddress!, gamma: gamma, beta: beta,
@@ -64,8 +55,24 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "  batchnorm fwd %7.2f ns/element", bnSeconds / Double(n * repetitions) * 1e9))
     }
 
+    /// FLOP/s of `linearForward` on (rows×inFeatures)·(inFeatures×outFeatures),
+    /// `repetitions` calls per round, best of 5 rounds (also `esapn plan`'s sgemm rate).
+    static func sgemmRate(rows M: Int, inFeatures K: Int, outFeatures N: Int, repetitions: Int) -> Double {
+        let a = [Float](repeating: 0.5, count: M * K), w = [Float](repeating: 0.25, count: N * K)
+        var c = [Float](repeating: 0, count: M * N)
+        let seconds = best {
+            a.withUnsafeBufferPointer { ap in w.withUnsafeBufferPointer { wp in c.withUnsafeMutableBufferPointer { cp in
+                for _ in 0..<repetitions {
+                    linearForward(out: cp.baseAddress!, inp: ap.baseAddress!, weight: wp.baseAddress!, bias: nil,
+                                  batch: M, inFeatures: K, outFeatures: N)
+                }
+            } } }
+        }
+        return 2 * Double(M * K * N * repetitions) / seconds
+    }
+
     /// The best wall time of 5 rounds of `body`.
-    func best(_ body: () -> Void) -> Double {
+    static func best(_ body: () -> Void) -> Double {
         let clock = ContinuousClock()
         var best = Double.infinity
         for _ in 0..<5 {

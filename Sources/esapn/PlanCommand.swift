@@ -61,6 +61,9 @@ struct PlanCommand: ParsableCommand {
             throw PlanError("\(error)")
         }
         let r = loaded.results
+        let compared = try compare.map { path in
+            do { return try loadRun(path).results } catch { throw PlanError("--compare \(error)") }
+        }
         let batches = (r.records + r.batch_size - 1) / max(1, r.batch_size)
         guard let workload = Workload(results: r, batches: batches) else {
             throw PlanError("\(runFolder) has no profile: make the run again with `esapn train --profile` (it records each phase's time and the collectives' bytes)")
@@ -68,8 +71,11 @@ struct PlanCommand: ParsableCommand {
         // sgemm's rate on every slice size the table needs (the head's fc1 shape), measured now.
         var rows = Set([max(1, workload.batch / workload.ranks)])
         for B in batchList ?? [workload.batch] { for P in rankList { rows.insert(max(1, B / P)) } }
-        for path in compare { if let c = try? loadRun(path).results { rows.insert(max(1, c.batch_size / c.ranks)) } }
-        let rates = Dictionary(uniqueKeysWithValues: rows.sorted().map { ($0, Self.sgemmRate(rows: $0)) })
+        for c in compared { rows.insert(max(1, c.batch_size / c.ranks)) }
+        // The head's first layer, (rows×256)·(256×512), about 4,000 rows' worth per round.
+        let rates = Dictionary(uniqueKeysWithValues: rows.sorted().map {
+            ($0, BenchCommand.sgemmRate(rows: $0, inFeatures: 256, outFeatures: 512, repetitions: max(3, 4_000 / $0)))
+        })
         let rate: @Sendable (Int) -> Double = { m in rates[m] ?? rates.min { abs($0.key - m) < abs($1.key - m) }!.value }
 
         print("""
@@ -109,8 +115,7 @@ struct PlanCommand: ParsableCommand {
                     print("    with \(change.rawValue): peaks at P = \(b), \(String(format: "%.0f", q.recordsPerSecond)) records/s")
                 }
             }
-            for path in compare {
-                let c = try loadRun(path).results
+            for (path, c) in zip(compare, compared) {
                 let q = model.predict(ranks: c.ranks, batch: c.batch_size)
                 let measured = c.throughput.records_per_second
                 print(String(format: "  measured %@: %d ranks, %.0f records/s; model %.0f (%+.0f%%)",
@@ -142,26 +147,6 @@ struct PlanCommand: ParsableCommand {
         } catch let e as PlanError { throw e } catch {
             throw PlanError("--calibration \(path) is not a bench-comm file (\(error)); make it with `mpirun -np P esapn bench-comm --output FILE`")
         }
-    }
-
-    /// FLOP/s of the head's first layer forward, (rows×256)·(256×512), best of 5 rounds.
-    static func sgemmRate(rows M: Int) -> Double {
-        let K = 256, N = 512
-        let a = [Float](repeating: 0.5, count: M * K), w = [Float](repeating: 0.25, count: N * K)
-        var c = [Float](repeating: 0, count: M * N)
-        let repetitions = max(3, 4_000 / M)
-        var best = Double.infinity
-        a.withUnsafeBufferPointer { ap in w.withUnsafeBufferPointer { wp in c.withUnsafeMutableBufferPointer { cp in
-            for _ in 0..<5 {
-                let start = DispatchTime.now().uptimeNanoseconds
-                for _ in 0..<repetitions {
-                    linearForward(out: cp.baseAddress!, inp: ap.baseAddress!, weight: wp.baseAddress!, bias: nil,
-                                  batch: M, inFeatures: K, outFeatures: N)
-                }
-                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
-            }
-        } } }
-        return 2 * Double(M * K * N * repetitions) / best
     }
 }
 
