@@ -52,7 +52,9 @@ public final class MPICommunicator: Communicator {
         precondition(flag == 0, "MPICommunicator: MPI was already finalised in this process and cannot start again")
         mpiCheck(MPI_Initialized(&flag), "MPI_Initialized")
         if flag == 0 {
-            mpiCheck(MPI_Init(nil, nil), "MPI_Init")
+            // FUNNELED: --deterministic runs logical ranks on threads, and only this one calls MPI.
+            var provided: Int32 = 0
+            mpiCheck(MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided), "MPI_Init_thread")
             ownsInitialization = true
         } else {
             ownsInitialization = false

@@ -26,6 +26,9 @@ public struct RankMemory: Codable, Equatable, Sendable {
     public var rank: Int
     /// The host the rank ran on (its hostname). Absent in run folders written before it existed.
     public var host: String?
+    /// --deterministic: the process that hosted this logical rank (its RSS
+    /// figures are that process's, shared by the logical ranks it hosts).
+    public var process: Int?
     /// Live rows per candidate width (users and items together), keyed by width.
     public var rows_by_size: [String: Int]
     /// Floats in live row values (users and items).
@@ -90,7 +93,10 @@ public struct SizeCounts: Codable, Equatable, Sendable {
 public struct RunResults: Codable, Equatable, Sendable {
     public var model: String
     public var task: String
+    /// The ranks the results are those of (with --deterministic: the logical ranks).
     public var ranks: Int
+    /// --deterministic: the processes that hosted the logical ranks (absent otherwise).
+    public var processes: Int?
     public var seed: UInt64
     public var records: Int
     public var stream: String

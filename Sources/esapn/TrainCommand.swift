@@ -108,6 +108,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Resume from a checkpoint: a --checkpoint-dir (its newest complete checkpoint) or one checkpoint-* folder. Same number of ranks, stream and settings.")
     var resume: String?
 
+    @Flag(help: "Exact mode: the run behaves as --logical-ranks ranks whatever number of processes hosts them, so every batch's loss, the metrics and every ID's size are the same bits for any number of ranks up to that number (README, \"The same bits on any number of ranks\"). Costs throughput.")
+    var deterministic = false
+
+    @Option(help: "With --deterministic: C, the number of logical ranks (default 4). Results are the same for 1…C processes; C processes run fastest.")
+    var logicalRanks: Int?
+
     @Flag(help: "Time each phase of a batch and count the bytes and collectives each rank sends; print them and add them to results.json.")
     var profile = false
 
@@ -162,16 +168,48 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--checkpoint-every takes a positive number of batches, got \(every)")
         }
         guard progressEvery > 0 else { throw ValidationError("--progress-every takes a positive number of seconds, got \(progressEvery)") }
+        if let logicalRanks {
+            guard deterministic else { throw ValidationError("--logical-ranks is a setting of --deterministic: add --deterministic") }
+            guard logicalRanks >= 1 else { throw ValidationError("--logical-ranks takes a positive number, got \(logicalRanks)") }
+        }
+        if deterministic && countAllocations {
+            throw ValidationError("--count-allocations counts one rank per process: it cannot be used with --deterministic")
+        }
         if keepCheckpoints < 1 {
             throw ValidationError("--keep-checkpoints takes a positive number, got \(keepCheckpoints)")
         }
         return c
     }
 
+    /// The default number of logical ranks of --deterministic.
+    static let defaultLogicalRanks = 4
+
     func run() throws {
         let config = try config()
-        let (realComm, mpi) = communicator.make()
+        let (processes, mpi) = communicator.make()
         defer { mpi?.finalize() }
+        guard deterministic else { return try runRank(config, comm: processes, mpi: mpi, describesMPI: mpi != nil) }
+        // --deterministic: C logical ranks, this process's share of them on threads (Comm/LogicalRanks.swift).
+        let logical = logicalRanks ?? Self.defaultLogicalRanks
+        guard processes.size <= logical else {
+            if processes.rank == 0 {
+                writeToStandardError("esapn: error: --deterministic runs as \(logical) logical ranks, fewer than the "
+                                     + "\(processes.size) processes started: add --logical-ranks \(processes.size) (or more; "
+                                     + "results are then the same for every number of processes up to it)\n")
+            }
+            throw ExitCode(1)
+        }
+        let world = LogicalWorld(outer: processes, size: logical)
+        let command = UncheckedSendable(self), describesMPI = mpi != nil
+        let errors = world.run { comm in
+            try command.value.runRank(config, comm: comm, mpi: nil, describesMPI: describesMPI, world: world)
+        }
+        if let error = errors.compactMap({ $0 }).first { throw error }
+    }
+
+    /// One rank's run: a process, or a logical rank of --deterministic on its own thread.
+    func runRank(_ config: TrainConfig, comm realComm: any Communicator, mpi: MPICommunicator?, describesMPI: Bool,
+                 world: LogicalWorld? = nil) throws {
         let counting = profile ? CountingCommunicator(realComm) : nil
         let comm: any Communicator = counting ?? realComm
 
@@ -220,7 +258,8 @@ struct TrainCommand: ParsableCommand {
             : nil
         if let reporter {
             do {
-                try reporter.openLog(directory: output, header: logHeader(trainer: trainer, hosts: hosts, mpi: mpi != nil))
+                try reporter.openLog(directory: output, header: logHeader(trainer: trainer, hosts: hosts, mpi: describesMPI,
+                                                                          world: world))
             } catch {
                 writeToStandardError("esapn: warning: \(error); the run goes on without log.txt\n")
             }
@@ -306,8 +345,15 @@ struct TrainCommand: ParsableCommand {
         }
         if let testLast { options["test_last"] = "\(testLast)" }
         if let limit { options["limit"] = "\(limit)" }
+        if let world { options["deterministic"] = "\(world.size) logical ranks" }
         var results = trainer.results(wallSeconds: wall, options: options, hosts: hosts)
         results.profile = runProfile
+        if let world {
+            results.processes = world.outer.size
+            for r in results.memory.per_rank.indices {
+                results.memory.per_rank[r].process = world.process(of: results.memory.per_rank[r].rank)
+            }
+        }
         let sizes = saveSizes ? (trainer.gatherSizes(side: .user), trainer.gatherSizes(side: .item)) : nil
         if comm.rank == 0 {
             try RunWriter.write(results, metrics: trainer.metrics, batches: trainer.batches, to: output,
@@ -367,7 +413,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// log.txt's first lines: the command, the versions, the ranks and their hosts.
-    func logHeader(trainer: StreamTrainer, hosts: [String], mpi: Bool) -> String {
+    func logHeader(trainer: StreamTrainer, hosts: [String], mpi: Bool, world: LogicalWorld?) -> String {
         func quoted(_ a: String) -> String {
             a.allSatisfy { $0.isLetter || $0.isNumber || "-_./=:,+@".contains($0) } ? a : "'" + a.replacingOccurrences(of: "'", with: "'\\''") + "'"
         }
@@ -390,10 +436,12 @@ struct TrainCommand: ParsableCommand {
         mpi        \(mpi ? MPICommunicator.libraryVersion : "none (one local process)")
         openblas   \(BLASInfo.configuration); kernel \(BLASInfo.coreName); \(BLASInfo.threads) thread(s) per rank
         stream     \(data): \(trainer.records) records in \(trainer.batches) batches of \(batchSize)
-        ranks      \(hosts.count)
+        ranks      \(hosts.count)\(world.map { " logical ranks (--deterministic) on \($0.outer.size) process(es)" } ?? "")
 
         """
-        for (r, host) in hosts.enumerated() { text += "  rank \(r) on \(host)\n" }
+        for (r, host) in hosts.enumerated() {
+            text += "  rank \(r) on \(host)" + (world.map { " (process \($0.process(of: r)))" } ?? "") + "\n"
+        }
         if let resume { text += "resumed    from \(resume) after batch \(trainer.step)\n" }
         return text
     }
@@ -402,7 +450,7 @@ struct TrainCommand: ParsableCommand {
         func pct(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }
         func num(_ x: Double) -> String { String(format: "%.4f", x) }
         return """
-        \(r.model) \(r.task) on \(r.records) records, \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), seed \(r.seed)
+        \(r.model) \(r.task) on \(r.records) records, \(r.ranks) rank\(r.ranks == 1 ? "" : "s")\(r.processes.map { " (logical, on \($0) process\($0 == 1 ? "" : "es"))" } ?? ""), seed \(r.seed)
           test     (last \(r.test.records)): accuracy \(pct(r.test.accuracy))  loss \(num(r.test.loss))
           overall  (\(r.overall.records)): accuracy \(pct(r.overall.accuracy))  loss \(num(r.overall.loss))
           speed    \(String(format: "%.0f", r.throughput.records_per_second)) records/s, \(String(format: "%.1f", r.throughput.wall_seconds)) s
@@ -410,4 +458,10 @@ struct TrainCommand: ParsableCommand {
           wrote    \(output)/results.json, batches.csv, by_frequency.csv, log.txt
         """
     }
+}
+
+/// A value handed to the logical ranks' threads, which only read it.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

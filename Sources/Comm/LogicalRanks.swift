@@ -1,0 +1,379 @@
+// Logical ranks (issue 12, `esapn train --deterministic`): a run behaves as
+// C ranks whatever number of processes P ≤ C hosts them, so its results are
+// the same bits for every P up to C.
+//
+// Each process runs its share of the C logical ranks as threads; each thread
+// is a whole rank of the trainer (its slice of every batch, its shard of the
+// rows, its policy), so every record is computed in the same slice, every ID
+// at the same owner and every BLAS call sees the same rows whatever P is.
+// What remains is the collectives, and here every one gives a result that
+// depends only on the C logical ranks' contributions, never on how they are
+// spread over processes:
+//   - sums (and maxima) fold the C contributions left to right in logical
+//     rank order, c₀ + c₁ + … + c_{C−1}, on every process alike (so replicas
+//     stay identical), instead of MPI's order, which depends on P;
+//   - the exchanges (all-to-all, all-to-all-v, all-gather, broadcast) move
+//     bytes, which no grouping can change.
+// Nothing is converted to fixed point: the same operands in the same order
+// give the same bits. Cost: all C contributions of a sum travel to every
+// process (C·n values per process instead of ~2n for MPI's ring).
+//
+// The calling thread serves the collectives: logical ranks deposit their
+// buffers and wait; when all of this process's ranks have arrived it makes
+// one collective of the process-level communicator (`outer`, MPI or the
+// local one) for all of them. So only the thread that made `outer` calls MPI
+// (MPI_THREAD_FUNNELED).
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The logical ranks one process hosts, and the thread that serves their collectives.
+public final class LogicalWorld: @unchecked Sendable {
+    /// C: the number of logical ranks (the run's rank count as the trainer sees it).
+    public let size: Int
+    /// The processes' communicator.
+    public let outer: any Communicator
+    /// The logical ranks this process hosts: a contiguous block.
+    public let hosted: Range<Int>
+
+    /// Logical ranks of process `p` of `processes`: the block p·C/P ..< (p+1)·C/P.
+    public static func hosted(process p: Int, processes: Int, logical: Int) -> Range<Int> {
+        (p * logical / processes)..<((p + 1) * logical / processes)
+    }
+
+    /// Which process hosts logical rank `v`.
+    public func process(of v: Int) -> Int {
+        var p = v * outer.size / size
+        while !Self.hosted(process: p, processes: outer.size, logical: size).contains(v) { p += 1 }
+        return p
+    }
+
+    // What a logical rank asks for, deposited in its slot.
+    enum Operation: Equatable {
+        case none, sumFloat, sumDouble, maxDouble, allToAll, allToAllV, broadcast(root: Int), allGather, barrier
+    }
+    struct Request {
+        var operation = Operation.none
+        var buffer: UnsafeMutableRawPointer?
+        var count = 0          // elements (reductions, all-to-all) or bytes (the rest)
+        var send: UnsafeRawPointer?
+        var sendCounts: UnsafePointer<Int>?, sendOffsets: UnsafePointer<Int>?
+        var receiveCounts: UnsafePointer<Int>?, receiveOffsets: UnsafePointer<Int>?
+    }
+
+    private var mutex = pthread_mutex_t()
+    private var arrivedCondition = pthread_cond_t()
+    private var doneCondition = pthread_cond_t()
+    private var requests: [Request]
+    private var arrived = 0
+    private var live = 0
+    private var generation = 0
+    /// Process-level staging, grown when needed and kept (a batch then allocates nothing).
+    private var sendStage = Stage(), receiveStage = Stage()
+    private var counts: UnsafeMutablePointer<Int>
+
+    /// C logical ranks over the processes of `outer` (C ≥ outer.size).
+    public init(outer: any Communicator, size: Int) {
+        precondition(size >= outer.size, "\(size) logical ranks cannot be hosted by \(outer.size) processes")
+        self.outer = outer
+        self.size = size
+        hosted = Self.hosted(process: outer.rank, processes: outer.size, logical: size)
+        requests = [Request](repeating: Request(), count: hosted.count)
+        counts = .allocate(capacity: 4 * outer.size)
+        counts.initialize(repeating: 0, count: 4 * outer.size)
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&arrivedCondition, nil)
+        pthread_cond_init(&doneCondition, nil)
+    }
+
+    deinit {
+        counts.deallocate()
+        sendStage.base.deallocate()
+        receiveStage.base.deallocate()
+        pthread_mutex_destroy(&mutex)
+        pthread_cond_destroy(&arrivedCondition)
+        pthread_cond_destroy(&doneCondition)
+    }
+
+    /// Runs `body` once per hosted logical rank, each on its own thread, and
+    /// serves their collectives on the calling thread until all have returned.
+    /// Returns each rank's error (nil: it returned), in hosted order.
+    public func run(_ body: @escaping @Sendable (LogicalCommunicator) throws -> Void) -> [(any Error)?] {
+        let results = UnsafeMutablePointer<(any Error)?>.allocate(capacity: hosted.count)
+        results.initialize(repeating: nil, count: hosted.count)
+        defer { results.deinitialize(count: hosted.count); results.deallocate() }
+        live = hosted.count
+        var threads: [pthread_t] = []
+        for (i, v) in hosted.enumerated() {
+            let comm = LogicalCommunicator(world: self, rank: v, slot: i)
+            let box = Unmanaged.passRetained(ThreadBody {
+                do { try body(comm) } catch { results[i] = error }
+                self.leave()
+            })
+            var attributes = pthread_attr_t()
+            pthread_attr_init(&attributes)
+            pthread_attr_setstacksize(&attributes, 16 << 20)
+            var thread = pthread_t()
+            let status = pthread_create(&thread, &attributes, { context in
+                let body = Unmanaged<ThreadBody>.fromOpaque(context!).takeRetainedValue()
+                body.run()
+                return nil
+            }, box.toOpaque())
+            pthread_attr_destroy(&attributes)
+            precondition(status == 0, "logical rank \(v): pthread_create failed (\(status))")
+            threads.append(thread)
+        }
+        serve()
+        for thread in threads { pthread_join(thread, nil) }
+        return (0..<hosted.count).map { results[$0] }
+    }
+
+    private final class ThreadBody {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
+    }
+
+    private func leave() {
+        pthread_mutex_lock(&mutex)
+        live -= 1
+        pthread_cond_signal(&arrivedCondition)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// A logical rank's side: deposit the request, wait until it is served.
+    func call(slot: Int, _ request: Request) {
+        pthread_mutex_lock(&mutex)
+        requests[slot] = request
+        arrived += 1
+        let g = generation
+        pthread_cond_signal(&arrivedCondition)
+        while generation == g { pthread_cond_wait(&doneCondition, &mutex) }
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// The serving thread: one process-level collective per round, until every rank has left.
+    private func serve() {
+        while true {
+            pthread_mutex_lock(&mutex)
+            while !(arrived > 0 && arrived == live) && live > 0 { pthread_cond_wait(&arrivedCondition, &mutex) }
+            if live == 0 { pthread_mutex_unlock(&mutex); return }
+            if live < hosted.count {
+                pthread_mutex_unlock(&mutex)
+                outer.abort("a logical rank of this process returned while \(arrived) others wait in a collective", code: 1)
+            }
+            pthread_mutex_unlock(&mutex)
+            let operation = requests[0].operation
+            for (i, r) in requests.enumerated() where r.operation != operation {
+                outer.abort("logical rank \(hosted.lowerBound + i) called \(r.operation) while logical rank "
+                            + "\(hosted.lowerBound) called \(operation)", code: 1)
+            }
+            perform(operation)
+            pthread_mutex_lock(&mutex)
+            arrived = 0
+            generation += 1
+            pthread_cond_broadcast(&doneCondition)
+            pthread_mutex_unlock(&mutex)
+        }
+    }
+
+    // MARK: - The collectives, for all hosted ranks at once
+
+    private func perform(_ operation: Operation) {
+        switch operation {
+        case .none: preconditionFailure("a logical rank arrived without a request")
+        case .sumFloat: reduce(Float.self, +)
+        case .sumDouble: reduce(Double.self, +)
+        case .maxDouble: reduce(Double.self) { Swift.max($0, $1) }
+        case .allToAll: allToAll()
+        case .allToAllV: allToAllV()
+        case .broadcast(let root): broadcast(root: root)
+        case .allGather: allGather()
+        case .barrier: outer.barrier()
+        }
+    }
+
+    /// Every logical rank's `bytes` bytes (the hosted ones' at `source(i)`),
+    /// in logical rank order, into `receiveStage` (C·bytes).
+    private func gatherAll(bytes: Int, source: (Int) -> UnsafeRawPointer?) {
+        let P = outer.size, L = hosted.count
+        sendStage.reserve(L * bytes)
+        receiveStage.reserve(size * bytes)
+        for i in 0..<L where bytes > 0 { (sendStage.base + i * bytes).copyMemory(from: source(i)!, byteCount: bytes) }
+        let sendCounts = counts, sendOffsets = counts + P, receiveCounts = counts + 2 * P, receiveOffsets = counts + 3 * P
+        for q in 0..<P {
+            let theirs = Self.hosted(process: q, processes: P, logical: size)
+            sendCounts[q] = L * bytes
+            sendOffsets[q] = 0
+            receiveCounts[q] = theirs.count * bytes
+            receiveOffsets[q] = theirs.lowerBound * bytes
+        }
+        outer.allToAllV(send: UnsafeRawBufferPointer(start: sendStage.base, count: L * bytes),
+                        sendCounts: UnsafeBufferPointer(start: sendCounts, count: P),
+                        sendOffsets: UnsafeBufferPointer(start: sendOffsets, count: P),
+                        receive: UnsafeMutableRawBufferPointer(start: receiveStage.base, count: size * bytes),
+                        receiveCounts: UnsafeBufferPointer(start: receiveCounts, count: P),
+                        receiveOffsets: UnsafeBufferPointer(start: receiveOffsets, count: P))
+    }
+
+    /// c₀ ⊕ c₁ ⊕ … ⊕ c_{C−1}, element by element, left to right, into every hosted rank's buffer.
+    private func reduce<T: BinaryFloatingPoint>(_: T.Type, _ op: (T, T) -> T) {
+        let n = requests[0].count
+        for (i, r) in requests.enumerated() where r.count != n {
+            outer.abort("logical rank \(hosted.lowerBound + i) reduces \(r.count) values, logical rank "
+                        + "\(hosted.lowerBound) \(n)", code: 1)
+        }
+        guard n > 0 else { outer.barrier(); return }
+        let stride = n * MemoryLayout<T>.stride
+        gatherAll(bytes: stride) { UnsafeRawPointer(self.requests[$0].buffer) }
+        let all = receiveStage.base.assumingMemoryBound(to: T.self)
+        let out = requests[0].buffer!.assumingMemoryBound(to: T.self)
+        out.update(from: all, count: n)
+        for v in 1..<size {
+            let c = all + v * n
+            for j in 0..<n { out[j] = op(out[j], c[j]) }
+        }
+        for r in requests.dropFirst() { r.buffer!.copyMemory(from: out, byteCount: stride) }
+    }
+
+    /// Each logical rank's C counts: the whole C × C matrix gathered, each rank reads its column.
+    private func allToAll() {
+        let stride = size * MemoryLayout<Int>.stride
+        gatherAll(bytes: stride) { self.requests[$0].send }
+        let matrix = receiveStage.base.assumingMemoryBound(to: Int.self)
+        for (i, r) in requests.enumerated() {
+            let d = hosted.lowerBound + i, out = r.buffer!.assumingMemoryBound(to: Int.self)
+            for s in 0..<size { out[s] = matrix[s * size + d] }
+        }
+    }
+
+    /// Bytes from every hosted source to every logical destination, packed per
+    /// destination process as (destination, source) in logical order, in one
+    /// process-level all-to-all-v, then unpacked the same way.
+    private func allToAllV() {
+        let P = outer.size, L = hosted.count
+        let sendCounts = counts, sendOffsets = counts + P, receiveCounts = counts + 2 * P, receiveOffsets = counts + 3 * P
+        var sendTotal = 0, receiveTotal = 0
+        for q in 0..<P {
+            let theirs = Self.hosted(process: q, processes: P, logical: size)
+            var out = 0, into = 0
+            for d in theirs { for i in 0..<L { out += requests[i].sendCounts![d] } }
+            for i in 0..<L { for s in theirs { into += requests[i].receiveCounts![s] } }
+            sendCounts[q] = out; sendOffsets[q] = sendTotal; sendTotal += out
+            receiveCounts[q] = into; receiveOffsets[q] = receiveTotal; receiveTotal += into
+        }
+        sendStage.reserve(sendTotal)
+        receiveStage.reserve(receiveTotal)
+        var at = 0
+        for q in 0..<P {
+            for d in Self.hosted(process: q, processes: P, logical: size) {
+                for r in requests {
+                    let n = r.sendCounts![d]
+                    if n > 0 { (sendStage.base + at).copyMemory(from: r.send! + r.sendOffsets![d], byteCount: n) }
+                    at += n
+                }
+            }
+        }
+        outer.allToAllV(send: UnsafeRawBufferPointer(start: sendStage.base, count: sendTotal),
+                        sendCounts: UnsafeBufferPointer(start: sendCounts, count: P),
+                        sendOffsets: UnsafeBufferPointer(start: sendOffsets, count: P),
+                        receive: UnsafeMutableRawBufferPointer(start: receiveStage.base, count: receiveTotal),
+                        receiveCounts: UnsafeBufferPointer(start: receiveCounts, count: P),
+                        receiveOffsets: UnsafeBufferPointer(start: receiveOffsets, count: P))
+        at = 0
+        for q in 0..<P {
+            for r in requests {
+                for s in Self.hosted(process: q, processes: P, logical: size) {
+                    let n = r.receiveCounts![s]
+                    if n > 0 { (r.buffer! + r.receiveOffsets![s]).copyMemory(from: receiveStage.base + at, byteCount: n) }
+                    at += n
+                }
+            }
+        }
+    }
+
+    private func broadcast(root: Int) {
+        let n = requests[0].count
+        sendStage.reserve(n)
+        if hosted.contains(root), n > 0 {
+            sendStage.base.copyMemory(from: requests[root - hosted.lowerBound].buffer!, byteCount: n)
+        }
+        outer.broadcast(UnsafeMutableRawBufferPointer(start: sendStage.base, count: n), root: process(of: root))
+        for r in requests where n > 0 { r.buffer!.copyMemory(from: sendStage.base, byteCount: n) }
+    }
+
+    private func allGather() {
+        let n = requests[0].count
+        gatherAll(bytes: n) { self.requests[$0].send }
+        for r in requests where n > 0 { r.buffer!.copyMemory(from: receiveStage.base, byteCount: size * n) }
+    }
+
+    /// Bytes kept between collectives (grown to the largest one seen; for the memory report).
+    public var stagingBytes: Int { sendStage.capacity + receiveStage.capacity }
+}
+
+/// A growable byte buffer that keeps its largest size.
+private struct Stage {
+    var base = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+    var capacity = 64
+    mutating func reserve(_ bytes: Int) {
+        guard bytes > capacity else { return }
+        base.deallocate()
+        capacity = max(bytes, 2 * capacity)
+        base = .allocate(byteCount: capacity, alignment: 64)
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: capacity)
+    }
+}
+
+/// One logical rank: a `Communicator` of size C whose collectives the world serves.
+public final class LogicalCommunicator: Communicator, @unchecked Sendable {
+    public let world: LogicalWorld
+    public let rank: Int
+    let slot: Int
+    public var size: Int { world.size }
+
+    init(world: LogicalWorld, rank: Int, slot: Int) {
+        self.world = world
+        self.rank = rank
+        self.slot = slot
+    }
+
+    private func reduce<T>(_ operation: LogicalWorld.Operation, _ buffer: UnsafeMutableBufferPointer<T>) {
+        world.call(slot: slot, .init(operation: operation, buffer: UnsafeMutableRawPointer(buffer.baseAddress),
+                                     count: buffer.count))
+    }
+
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) { reduce(.sumFloat, buffer) }
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) { reduce(.sumDouble, buffer) }
+    public func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) { reduce(.maxDouble, buffer) }
+
+    public func allToAll(send: UnsafeBufferPointer<Int>, receive: UnsafeMutableBufferPointer<Int>) {
+        precondition(send.count == size && receive.count == size, "allToAll takes one count per rank")
+        world.call(slot: slot, .init(operation: .allToAll, buffer: UnsafeMutableRawPointer(receive.baseAddress),
+                                     count: size, send: UnsafeRawPointer(send.baseAddress)))
+    }
+
+    public func allToAllV(send: UnsafeRawBufferPointer,
+                          sendCounts: UnsafeBufferPointer<Int>, sendOffsets: UnsafeBufferPointer<Int>,
+                          receive: UnsafeMutableRawBufferPointer,
+                          receiveCounts: UnsafeBufferPointer<Int>, receiveOffsets: UnsafeBufferPointer<Int>) {
+        world.call(slot: slot, .init(operation: .allToAllV, buffer: receive.baseAddress, count: receive.count,
+                                     send: send.baseAddress, sendCounts: sendCounts.baseAddress,
+                                     sendOffsets: sendOffsets.baseAddress, receiveCounts: receiveCounts.baseAddress,
+                                     receiveOffsets: receiveOffsets.baseAddress))
+    }
+
+    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) {
+        precondition((0..<size).contains(root), "broadcast root \(root) is not a logical rank of \(size)")
+        world.call(slot: slot, .init(operation: .broadcast(root: root), buffer: buffer.baseAddress, count: buffer.count))
+    }
+
+    public func allGather(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) {
+        precondition(receive.count == size * send.count, "allGather: receive must hold size × send bytes")
+        world.call(slot: slot, .init(operation: .allGather, buffer: receive.baseAddress, count: send.count,
+                                     send: send.baseAddress))
+    }
+
+    public func barrier() { world.call(slot: slot, .init(operation: .barrier)) }
+
+    public func abort(_ message: String, code: Int32) -> Never { world.outer.abort(message, code: code) }
+}
