@@ -9,12 +9,15 @@
 #
 #   scripts/bench-speed.sh [--baseline BIN] [--models "fixed esapn"] [--ranks 2]
 #                          [--records 2000000] [--reps 3] [--paths "local mpirun"] [--work DIR]
+#                          [--exact "2 4"]
 #
 # Paths: `local` is launch/local.sh NP; `mpirun` is a plain `mpirun -np NP
 # esapn train` with OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS unset, so the
 # binary's own set-up is what runs (a baseline binary without that set-up
 # gets the machine's environment as it is). The stream is the first RECORDS
-# records of the ml-latest preset (seed 1), binary task.
+# records of the ml-latest preset (seed 1), binary task. --exact C… adds, per
+# C, the current binary with --deterministic --logical-ranks C beside it (the
+# cost of the exact mode: its ratio is to the current binary's plain run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +28,7 @@ records=2000000
 reps=3
 paths="local mpirun"
 work=${TMPDIR:-/tmp}/esapn-bench-speed
+exact=""
 while (($#)); do
   case "$1" in
     --baseline) baseline=$2; shift 2 ;;
@@ -34,7 +38,8 @@ while (($#)); do
     --reps) reps=$2; shift 2 ;;
     --paths) paths=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --exact) exact=$2; shift 2 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "bench-speed.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -65,6 +70,7 @@ echo "## sgemm ceiling (esapn bench)"
 echo "## records/s, median of $reps interleaved runs, first $records records of the ml-latest preset"
 variants=("current:$bin")
 [ -z "$baseline" ] || variants=("baseline:$baseline" "${variants[@]}")
+for c in $exact; do variants+=("exact-C=$c:$bin"); done
 results=$work/speeds.tsv
 : > "$results"
 for rep in $(seq 1 "$reps"); do
@@ -75,7 +81,10 @@ for rep in $(seq 1 "$reps"); do
           name=${v%%:*} b=${v#*:}
           out=$work/run-$name-$model-p$np-$path
           rm -rf "$out"
-          run "$b" "$model" "$np" "$path" "$out" >/dev/null
+          extra=()
+          [[ $name == exact-C=* ]] && extra=(--deterministic --logical-ranks "${name#exact-C=}")
+          (( ${#extra[@]} == 0 )) || (( np <= ${name#exact-C=} )) || continue
+          run "$b" "$model" "$np" "$path" "$out" "${extra[@]}" >/dev/null
           rate=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['throughput']['records_per_second'])" "$out/results.json")
           printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$model" "$np" "$path" "$rate" >> "$results"
           echo "  rep $rep: $name $model P=$np $path: $(printf '%.0f' "$rate") records/s"
@@ -97,6 +106,14 @@ for (model, np, path) in sorted({k[:3] for k in rows}):
     base = rows.get((model, np, path, "baseline"))
     b = statistics.median(base) if base else None
     print(f"| {model} | {np} | {path} | {cur:,.0f} | {f'{b:,.0f}' if b else '—'} | {f'{cur / b:.2f}×' if b else '—'} |")
+exact = sorted(k for k in rows if k[3].startswith("exact-"))
+if exact:
+    print("\n| model | P | path | --deterministic | median records/s | / plain run |")
+    print("| --- | --: | --- | --- | --: | --: |")
+    for (model, np, path, name) in exact:
+        e = statistics.median(rows[(model, np, path, name)])
+        cur = statistics.median(rows[(model, np, path, "current")])
+        print(f"| {model} | {np} | {path} | --logical-ranks {name[len('exact-C='):]} | {e:,.0f} | {e / cur:.2f}× |")
 PY
 echo "## where the time goes (current binary, --profile, launch/local.sh)"
 for model in $models; do

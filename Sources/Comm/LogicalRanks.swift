@@ -18,11 +18,12 @@
 // give the same bits. Cost: all C contributions of a sum travel to every
 // process (C·n values per process instead of ~2n for MPI's ring).
 //
-// The calling thread serves the collectives: logical ranks deposit their
-// buffers and wait; when all of this process's ranks have arrived it makes
-// one collective of the process-level communicator (`outer`, MPI or the
-// local one) for all of them. So only the thread that made `outer` calls MPI
-// (MPI_THREAD_FUNNELED).
+// The calling thread runs the process's first logical rank and leads the
+// collectives: the others deposit their buffers and wait; when all of this
+// process's ranks have arrived, the leader makes one collective of the
+// process-level communicator (`outer`, MPI or the local one) for all of them.
+// So only the thread that made `outer` calls MPI (MPI_THREAD_FUNNELED), and a
+// process that hosts one logical rank runs no thread and waits on no one.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -95,16 +96,16 @@ public final class LogicalWorld: @unchecked Sendable {
         pthread_cond_destroy(&doneCondition)
     }
 
-    /// Runs `body` once per hosted logical rank, each on its own thread, and
-    /// serves their collectives on the calling thread until all have returned.
-    /// Returns each rank's error (nil: it returned), in hosted order.
+    /// Runs `body` once per hosted logical rank: the first on the calling
+    /// thread, which leads every collective, the others on threads of their
+    /// own. Returns each rank's error (nil: it returned), in hosted order.
     public func run(_ body: @escaping @Sendable (LogicalCommunicator) throws -> Void) -> [(any Error)?] {
         let results = UnsafeMutablePointer<(any Error)?>.allocate(capacity: hosted.count)
         results.initialize(repeating: nil, count: hosted.count)
         defer { results.deinitialize(count: hosted.count); results.deallocate() }
         live = hosted.count
         var threads: [pthread_t] = []
-        for (i, v) in hosted.enumerated() {
+        for (i, v) in hosted.enumerated().dropFirst() {
             let comm = LogicalCommunicator(world: self, rank: v, slot: i)
             let box = Unmanaged.passRetained(ThreadBody {
                 do { try body(comm) } catch { results[i] = error }
@@ -123,7 +124,19 @@ public final class LogicalWorld: @unchecked Sendable {
             precondition(status == 0, "logical rank \(v): pthread_create failed (\(status))")
             threads.append(thread)
         }
-        serve()
+        do { try body(LogicalCommunicator(world: self, rank: hosted.lowerBound, slot: 0)) } catch { results[0] = error }
+        // The leader is done: the others must not be left waiting in a collective it will not lead.
+        pthread_mutex_lock(&mutex)
+        live -= 1
+        while live > 0 {
+            if arrived > 0 && arrived == live {
+                pthread_mutex_unlock(&mutex)
+                outer.abort("logical rank \(hosted.lowerBound) returned while \(arrived) other logical rank(s) of its "
+                            + "process wait in a collective", code: 1)
+            }
+            pthread_cond_wait(&arrivedCondition, &mutex)
+        }
+        pthread_mutex_unlock(&mutex)
         for thread in threads { pthread_join(thread, nil) }
         return (0..<hosted.count).map { results[$0] }
     }
@@ -140,40 +153,40 @@ public final class LogicalWorld: @unchecked Sendable {
         pthread_mutex_unlock(&mutex)
     }
 
-    /// A logical rank's side: deposit the request, wait until it is served.
+    /// A logical rank's side of a collective. The others deposit their request
+    /// and wait; the leader (slot 0, the calling thread of `run`) waits until
+    /// every hosted rank has arrived, makes one process-level collective for
+    /// all of them and releases them. With one logical rank per process
+    /// nobody waits on anybody: the collective is the process's own.
     func call(slot: Int, _ request: Request) {
         pthread_mutex_lock(&mutex)
         requests[slot] = request
         arrived += 1
-        let g = generation
-        pthread_cond_signal(&arrivedCondition)
-        while generation == g { pthread_cond_wait(&doneCondition, &mutex) }
-        pthread_mutex_unlock(&mutex)
-    }
-
-    /// The serving thread: one process-level collective per round, until every rank has left.
-    private func serve() {
-        while true {
-            pthread_mutex_lock(&mutex)
-            while !(arrived > 0 && arrived == live) && live > 0 { pthread_cond_wait(&arrivedCondition, &mutex) }
-            if live == 0 { pthread_mutex_unlock(&mutex); return }
-            if live < hosted.count {
-                pthread_mutex_unlock(&mutex)
-                outer.abort("a logical rank of this process returned while \(arrived) others wait in a collective", code: 1)
-            }
+        guard slot == 0 else {
+            let g = generation
+            if arrived == live { pthread_cond_signal(&arrivedCondition) }
+            while generation == g { pthread_cond_wait(&doneCondition, &mutex) }
             pthread_mutex_unlock(&mutex)
-            let operation = requests[0].operation
-            for (i, r) in requests.enumerated() where r.operation != operation {
-                outer.abort("logical rank \(hosted.lowerBound + i) called \(r.operation) while logical rank "
-                            + "\(hosted.lowerBound) called \(operation)", code: 1)
-            }
-            perform(operation)
-            pthread_mutex_lock(&mutex)
-            arrived = 0
-            generation += 1
-            pthread_cond_broadcast(&doneCondition)
-            pthread_mutex_unlock(&mutex)
+            return
         }
+        while arrived < live { pthread_cond_wait(&arrivedCondition, &mutex) }
+        let missing = hosted.count - live
+        pthread_mutex_unlock(&mutex)
+        if missing > 0 {
+            outer.abort("\(missing) logical rank(s) of this process returned while logical rank \(hosted.lowerBound) "
+                        + "waits in a collective", code: 1)
+        }
+        let operation = requests[0].operation
+        for (i, r) in requests.enumerated() where r.operation != operation {
+            outer.abort("logical rank \(hosted.lowerBound + i) called \(r.operation) while logical rank "
+                        + "\(hosted.lowerBound) called \(operation)", code: 1)
+        }
+        perform(operation)
+        pthread_mutex_lock(&mutex)
+        arrived = 0
+        generation += 1
+        if hosted.count > 1 { pthread_cond_broadcast(&doneCondition) }
+        pthread_mutex_unlock(&mutex)
     }
 
     // MARK: - The collectives, for all hosted ranks at once
