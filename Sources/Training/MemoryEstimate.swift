@@ -65,12 +65,12 @@ public struct MemoryEstimate: Sendable {
 
     /// Memory this rank may use: `limit` when given, else MemAvailable shared
     /// among the ranks of this host (Open MPI's OMPI_COMM_WORLD_LOCAL_SIZE).
-    public static func available(limit: Int?) -> Int? {
+    public static func available(limit: Int?, ranksPerProcess: Int = 1) -> Int? {
         if let limit { return limit }
         guard let info = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
               let line = info.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
               let kib = Int(line.split(separator: " ")[1]) else { return nil }
         let local = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
-        return kib * 1024 / max(1, local)
+        return kib * 1024 / max(1, local * ranksPerProcess)
     }
 }

@@ -61,11 +61,14 @@ public final class StreamTrainer {
     /// Wall time per phase (`esapn train --profile`); off by default.
     public let profile: PhaseProfile
 
-    public init(config: TrainConfig, stream: StreamFile, comm: any Communicator, profile: Bool = false) throws {
+    /// `ranksPerProcess`: ranks this process hosts (--deterministic's logical ranks), which share its memory.
+    public init(config: TrainConfig, stream: StreamFile, comm: any Communicator, profile: Bool = false,
+                ranksPerProcess: Int = 1) throws {
         self.profile = PhaseProfile(enabled: profile)
         try config.validate(records: stream.count, ranks: comm.size, users: stream.header.users, items: stream.header.items)
         let estimate = MemoryEstimate(config: config, users: stream.header.users, items: stream.header.items, ranks: comm.size)
-        if let available = MemoryEstimate.available(limit: config.memoryLimit), estimate.total > available {
+        if let available = MemoryEstimate.available(limit: config.memoryLimit, ranksPerProcess: ranksPerProcess),
+           estimate.total > available {
             throw TrainConfig.Invalid(description: "this run needs \(estimate.description), but "
                 + "\(MemoryEstimate.gib(available)) is available per rank"
                 + (config.memoryLimit == nil ? " (MemAvailable shared by this host's ranks)" : " (--memory-limit)")

@@ -220,7 +220,8 @@ struct TrainCommand: ParsableCommand {
         do {
             if countAllocations { counter = try AllocationCounter() }
             let stream = try StreamFile(path: data)
-            opened = try StreamTrainer(config: config, stream: stream, comm: comm, profile: profile)
+            opened = try StreamTrainer(config: config, stream: stream, comm: comm, profile: profile,
+                                       ranksPerProcess: world?.hosted.count ?? 1)
         } catch {
             failure = "\(error)"
         }
@@ -319,8 +320,9 @@ struct TrainCommand: ParsableCommand {
         reporter?.finish()
         let wall = (clock.now - start).seconds
         let runProfile = counting.map {
+            // The count is the process's: its logical ranks (--deterministic) share it.
             gatherProfile(trainer, counting: $0, wall: wall,
-                          operations: sgemmOperations.load(ordering: .relaxed) - operationsBefore)
+                          operations: (sgemmOperations.load(ordering: .relaxed) - operationsBefore) / (world?.hosted.count ?? 1))
         }
         if let counter {
             // Per rank: [esapn's own, Open MPI's], gathered to rank 0 for one line.
