@@ -235,9 +235,17 @@ public final class LogicalWorld: @unchecked Sendable {
                         receiveOffsets: UnsafeBufferPointer(start: receiveOffsets, count: P))
     }
 
+    /// Sums of at most this many bytes of all C contributions gather whole; larger ones are reduced in segments.
+    public static let gatherWholeBytes = 64 << 10
+
     /// c₀ ⊕ c₁ ⊕ … ⊕ c_{C−1}, element by element, left to right, into every hosted rank's buffer.
     /// `fold(out, c, n)` applies the operation element by element, out[j] = out[j] ⊕ c[j]
     /// (a loop over contiguous elements, which the compiler vectorises without reordering any sum).
+    /// Small sums gather all C contributions to every process (one collective);
+    /// large ones are cut into P segments, process q folds segment q of all C
+    /// contributions, and the folded segments are gathered (two collectives, and
+    /// each process receives about (C/P + 1)·n values instead of C·n). Every
+    /// element is folded in the same order either way, so the bits are the same.
     @inline(__always)
     private func reduce<T: BinaryFloatingPoint>(_: T.Type,
                                                 _ fold: (UnsafeMutablePointer<T>, UnsafePointer<T>, Int) -> Void) {
@@ -247,13 +255,69 @@ public final class LogicalWorld: @unchecked Sendable {
                         + "\(hosted.lowerBound) \(n)", code: 1)
         }
         guard n > 0 else { outer.barrier(); return }
-        let stride = n * MemoryLayout<T>.stride
-        gatherAll(bytes: stride) { UnsafeRawPointer(self.requests[$0].buffer) }
-        let all = receiveStage.base.assumingMemoryBound(to: T.self)
+        let e = MemoryLayout<T>.stride
         let out = requests[0].buffer!.assumingMemoryBound(to: T.self)
-        out.update(from: all, count: n)
-        for v in 1..<size { fold(out, all + v * n, n) }
-        for r in requests.dropFirst() { r.buffer!.copyMemory(from: out, byteCount: stride) }
+        defer { for r in requests.dropFirst() { r.buffer!.copyMemory(from: out, byteCount: n * e) } }
+        let P = outer.size, L = hosted.count
+        guard P > 1, size * n * e > Self.gatherWholeBytes else {
+            gatherAll(bytes: n * e) { UnsafeRawPointer(self.requests[$0].buffer) }
+            let all = receiveStage.base.assumingMemoryBound(to: T.self)
+            out.update(from: all, count: n)
+            for v in 1..<size { fold(out, all + v * n, n) }
+            return
+        }
+        func segment(_ q: Int) -> Range<Int> { (q * n / P)..<((q + 1) * n / P) }
+        let sendCounts = counts, sendOffsets = counts + P, receiveCounts = counts + 2 * P, receiveOffsets = counts + 3 * P
+        // 1. Segment q of every hosted contribution to process q ([q][hosted rank][segment q] when staged).
+        var send = UnsafeRawPointer(out)
+        if L > 1 {
+            sendStage.reserve(L * n * e)
+            send = UnsafeRawPointer(sendStage.base)
+        }
+        var at = 0
+        for q in 0..<P {
+            let part = segment(q)
+            if L > 1 {
+                sendOffsets[q] = at
+                for r in requests where !part.isEmpty {
+                    (sendStage.base + at).copyMemory(from: r.buffer! + part.lowerBound * e, byteCount: part.count * e)
+                    at += part.count * e
+                }
+            } else {
+                sendOffsets[q] = part.lowerBound * e
+            }
+            sendCounts[q] = L * part.count * e
+        }
+        let mine = segment(outer.rank), m = mine.count
+        for q in 0..<P {
+            let theirs = Self.hosted(process: q, processes: P, logical: size)
+            receiveCounts[q] = theirs.count * m * e
+            receiveOffsets[q] = theirs.lowerBound * m * e
+        }
+        receiveStage.reserve(size * m * e)
+        outer.allToAllV(send: UnsafeRawBufferPointer(start: send, count: L * n * e),
+                        sendCounts: UnsafeBufferPointer(start: sendCounts, count: P),
+                        sendOffsets: UnsafeBufferPointer(start: sendOffsets, count: P),
+                        receive: UnsafeMutableRawBufferPointer(start: receiveStage.base, count: size * m * e),
+                        receiveCounts: UnsafeBufferPointer(start: receiveCounts, count: P),
+                        receiveOffsets: UnsafeBufferPointer(start: receiveOffsets, count: P))
+        // 2. This process's segment folded in logical rank order (into the first contribution's place).
+        let all = receiveStage.base.assumingMemoryBound(to: T.self)
+        for v in 1..<size where m > 0 { fold(all, all + v * m, m) }
+        // 3. Every process's folded segment, into the leader's buffer.
+        for q in 0..<P {
+            let part = segment(q)
+            sendCounts[q] = m * e
+            sendOffsets[q] = 0
+            receiveCounts[q] = part.count * e
+            receiveOffsets[q] = part.lowerBound * e
+        }
+        outer.allToAllV(send: UnsafeRawBufferPointer(start: receiveStage.base, count: m * e),
+                        sendCounts: UnsafeBufferPointer(start: sendCounts, count: P),
+                        sendOffsets: UnsafeBufferPointer(start: sendOffsets, count: P),
+                        receive: UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(out), count: n * e),
+                        receiveCounts: UnsafeBufferPointer(start: receiveCounts, count: P),
+                        receiveOffsets: UnsafeBufferPointer(start: receiveOffsets, count: P))
     }
 
     /// Each logical rank's C counts: the whole C × C matrix gathered, each rank reads its column.

@@ -64,6 +64,13 @@ final class LogicalRanksTests: XCTestCase {
         floats = values(rank: C - 1 - v, count: 1000)
         floats.withUnsafeMutableBufferPointer { comm.allReduceSum($0) }
         out += floats.map { UInt64($0.bitPattern) }
+        // Sums over LogicalWorld.gatherWholeBytes are reduced in segments (a count no P divides).
+        var large = values(rank: v, count: 20011)
+        large.withUnsafeMutableBufferPointer { comm.allReduceSum($0) }
+        out += large.map { UInt64($0.bitPattern) }
+        var largeDoubles = (0..<9001).map { Double(values(rank: v, count: 9001)[$0]) * 1e-3 + Double(v) }
+        largeDoubles.withUnsafeMutableBufferPointer { comm.allReduceSum($0) }
+        out += largeDoubles.map(\.bitPattern)
         return out
     }
 
@@ -120,6 +127,11 @@ final class LogicalRanksTests: XCTestCase {
 
     /// The values do depend on the order of the sum, so a world that grouped
     /// the sum by process (as MPI's reduction does) would fail the test above.
+    func testLargeSumsTakeTheSegmentedPath() {
+        XCTAssertGreaterThan(4 * 20011 * MemoryLayout<Float>.stride, LogicalWorld.gatherWholeBytes)
+        XCTAssertLessThan(5 * 1000 * MemoryLayout<Float>.stride, LogicalWorld.gatherWholeBytes)
+    }
+
     func testTheSumsInTheScriptDependOnTheirOrder() {
         let C = 4
         let rows = (0..<C).map { Self.values(rank: $0, count: 37) }
