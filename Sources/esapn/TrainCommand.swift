@@ -172,6 +172,10 @@ struct TrainCommand: ParsableCommand {
             guard deterministic else { throw ValidationError("--logical-ranks is a setting of --deterministic: add --deterministic") }
             guard logicalRanks >= 1 else { throw ValidationError("--logical-ranks takes a positive number, got \(logicalRanks)") }
         }
+        if deterministic, (logicalRanks ?? Self.defaultLogicalRanks) > batchSize {
+            throw ValidationError("--logical-ranks \(logicalRanks ?? Self.defaultLogicalRanks) is more than --batch-size "
+                                  + "\(batchSize): every logical rank needs records of every batch; use at most \(batchSize)")
+        }
         if deterministic && countAllocations {
             throw ValidationError("--count-allocations counts one rank per process: it cannot be used with --deterministic")
         }

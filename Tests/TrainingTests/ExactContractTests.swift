@@ -154,12 +154,19 @@ final class ExactContractTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: output.appendingPathComponent("results.json").path))
     }
 
-    func testLogicalRanksWithoutDeterministicIsRefused() throws {
+    func testBadLogicalRankSettingsAreRefusedWithTheFix() throws {
         let output = try Self.ml100k.runDirectory("exact-flag")
-        let result = try runEsapn(["train", "--data", try Self.ml100k.stream(), "--logical-ranks", "4",
-                                   "--output", output.path])
-        XCTAssertNotEqual(result.status, 0, result.report)
-        XCTAssertTrue(result.stderr.contains("--logical-ranks is a setting of --deterministic: add --deterministic"),
-                      result.report)
+        let stream = try Self.ml100k.stream()
+        for (arguments, message) in [
+            (["--logical-ranks", "4"], "--logical-ranks is a setting of --deterministic: add --deterministic"),
+            (["--deterministic", "--logical-ranks", "0"], "--logical-ranks takes a positive number, got 0"),
+            (["--deterministic", "--logical-ranks", "600"],
+             "--logical-ranks 600 is more than --batch-size 500: every logical rank needs records of every batch; use at most 500"),
+        ] {
+            let result = try runEsapn(["train", "--data", stream, "--output", output.path] + arguments)
+            XCTAssertNotEqual(result.status, 0, result.report)
+            XCTAssertTrue(result.stderr.contains(message), "\(arguments): \(result.report)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: output.appendingPathComponent("results.json").path))
+        }
     }
 }
