@@ -15,8 +15,9 @@
 //   - the exchanges (all-to-all, all-to-all-v, all-gather, broadcast) move
 //     bytes, which no grouping can change.
 // Nothing is converted to fixed point: the same operands in the same order
-// give the same bits. Cost: all C contributions of a sum travel to every
-// process (C·n values per process instead of ~2n for MPI's ring).
+// give the same bits. Small sums gather all C contributions to every
+// process; large ones are folded in segments, one per process, then gathered
+// (about (C/P + 1)·n values received per process; MPI's ring: ~2n).
 //
 // The calling thread runs the process's first logical rank and leads the
 // collectives: the others deposit their buffers and wait; when all of this
@@ -28,7 +29,7 @@
 import Glibc
 #endif
 
-/// The logical ranks one process hosts, and the thread that serves their collectives.
+/// The logical ranks one process hosts, and how their collectives are made.
 public final class LogicalWorld: @unchecked Sendable {
     /// C: the number of logical ranks (the run's rank count as the trainer sees it).
     public let size: Int

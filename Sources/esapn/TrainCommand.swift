@@ -204,6 +204,12 @@ struct TrainCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let world = LogicalWorld(outer: processes, size: logical)
+        if let cpus = ProcessMemory.allowedCPUs(), cpus < world.hosted.count {
+            // Open MPI binds each of up to 2 processes to one core by default: the logical ranks would share it.
+            writeToStandardError("esapn: warning: process \(processes.rank) hosts \(world.hosted.count) logical ranks but may "
+                                 + "run on \(cpus) CPU\(cpus == 1 ? "" : "s"); give it \(world.hosted.count) (mpirun --bind-to none, "
+                                 + "or --map-by slot:PE=\(world.hosted.count)), or start more processes\n")
+        }
         let command = UncheckedSendable(self), describesMPI = mpi != nil
         let errors = world.run { comm in
             try command.value.runRank(config, comm: comm, mpi: nil, describesMPI: describesMPI, world: world)

@@ -154,6 +154,32 @@ final class ExactContractTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: output.appendingPathComponent("results.json").path))
     }
 
+    /// The CPU list a process may run on, which decides the warning that its logical ranks would share cores.
+    func testCPUListsAreCounted() {
+        XCTAssertEqual(ProcessMemory.cpuCount(list: "0-1"), 2)
+        XCTAssertEqual(ProcessMemory.cpuCount(list: " 3\n"), 1)
+        XCTAssertEqual(ProcessMemory.cpuCount(list: "0-3,8,10-11"), 7)
+        XCTAssertNil(ProcessMemory.cpuCount(list: ""))
+        XCTAssertNil(ProcessMemory.cpuCount(list: "3-1"))
+        XCTAssertNil(ProcessMemory.cpuCount(list: "a-b"))
+        XCTAssertNotNil(ProcessMemory.allowedCPUs(), "no Cpus_allowed_list in /proc/self/status")
+    }
+
+    /// A process that hosts more logical ranks than it has CPUs says so, with the fix.
+    func testAProcessWithFewerCPUsThanLogicalRanksIsWarned() throws {
+        guard let taskset = MPIRun.executableOnPath("taskset") else {
+            return XCTFail("taskset not found on PATH: install util-linux")
+        }
+        let output = try Self.ml100k.runDirectory("exact-one-cpu")
+        let result = try runProcess(taskset, ["-c", "0", try MPIRun.esapn().path] + (try arguments(
+            "fixed", seed: 0, logical: 2, output: output)) + ["--limit", "25000"],
+                                    environment: ["OPENBLAS_NUM_THREADS": "1"])
+        XCTAssertEqual(result.status, 0, result.report)
+        XCTAssertTrue(result.stderr.contains("esapn: warning: process 0 hosts 2 logical ranks but may run on 1 CPU; give it 2 "
+                                             + "(mpirun --bind-to none, or --map-by slot:PE=2), or start more processes"),
+                      result.report)
+    }
+
     func testBadLogicalRankSettingsAreRefusedWithTheFix() throws {
         let output = try Self.ml100k.runDirectory("exact-flag")
         let stream = try Self.ml100k.stream()
