@@ -16,8 +16,9 @@
 // ESAPN's decisions are discrete. An ID whose two policy logits (or whose
 // sampled action's uniform draw and probability) tie within float noise goes
 // one way on one run and the other way on another, and which IDs tie depends
-// on P and on the BLAS kernel. So ESAPN's contract, until reductions are exact
-// (issue 12), is what holds by design, not by luck of rounding:
+// on P and on the BLAS kernel. So ESAPN's contract in a plain run (with
+// --deterministic it is equality: ExactContractTests) is what holds by design,
+// not by luck of rounding:
 //   1. up to the first batch whose sizes_digest differs (batches.csv: a
 //      P-independent digest of the sizes chosen in the batch), every batch's
 //      loss agrees within ContractBounds.esapn.lossShare of the batch's loss,
