@@ -37,6 +37,9 @@ while [[ $# -gt 0 ]]; do
     *) echo "exact-check.sh: unknown argument '$1' (see the header of $0)" >&2; exit 2 ;;
   esac
 done
+for tr in $transports; do
+  [[ $tr == shm || $tr == tcp ]] || { echo "exact-check.sh: --transports takes shm and/or tcp, got '$tr'" >&2; exit 2; }
+done
 [[ -f "$data" ]] || { echo "exact-check.sh: no stream at $data: run scripts/fetch-ml100k.sh, or pass --data" >&2; exit 2; }
 bin=${ESAPN_BIN:-.build/release/esapn}
 [[ -x "$bin" ]] || { echo "exact-check.sh: no esapn at $bin: swift build -c release (or set ESAPN_BIN)" >&2; exit 2; }

@@ -72,7 +72,13 @@ public final class LogicalWorld: @unchecked Sendable {
     private var generation = 0
     /// Process-level staging, grown when needed and kept (a batch then allocates nothing).
     private var sendStage = Stage(), receiveStage = Stage()
-    private var counts: UnsafeMutablePointer<Int>
+    /// Scratch for the process-level all-to-all-v: send counts, send offsets,
+    /// receive counts, receive offsets, in bytes, `outer.size` entries each.
+    private let counts: UnsafeMutablePointer<Int>
+    private var sendCounts: UnsafeMutablePointer<Int> { counts }
+    private var sendOffsets: UnsafeMutablePointer<Int> { counts + outer.size }
+    private var receiveCounts: UnsafeMutablePointer<Int> { counts + 2 * outer.size }
+    private var receiveOffsets: UnsafeMutablePointer<Int> { counts + 3 * outer.size }
 
     /// C logical ranks over the processes of `outer` (C ≥ outer.size).
     public init(outer: any Communicator, size: Int) {
@@ -206,21 +212,31 @@ public final class LogicalWorld: @unchecked Sendable {
         }
     }
 
+    /// The process-level all-to-all-v with the counts and offsets in the scratch arrays.
+    private func exchange(send: UnsafeRawPointer, sendBytes: Int, receive: UnsafeMutableRawPointer, receiveBytes: Int) {
+        let P = outer.size
+        outer.allToAllV(send: UnsafeRawBufferPointer(start: send, count: sendBytes),
+                        sendCounts: UnsafeBufferPointer(start: sendCounts, count: P),
+                        sendOffsets: UnsafeBufferPointer(start: sendOffsets, count: P),
+                        receive: UnsafeMutableRawBufferPointer(start: receive, count: receiveBytes),
+                        receiveCounts: UnsafeBufferPointer(start: receiveCounts, count: P),
+                        receiveOffsets: UnsafeBufferPointer(start: receiveOffsets, count: P))
+    }
+
     /// Every logical rank's `bytes` bytes (the hosted ones' at `source(i)`),
     /// in logical rank order, into `receiveStage` (C·bytes).
     private func gatherAll(bytes: Int, source: (Int) -> UnsafeRawPointer?) {
         let P = outer.size, L = hosted.count
         receiveStage.reserve(size * bytes)
         // One hosted rank sends from its own buffer; more are staged side by side.
-        var send = UnsafeRawPointer(sendStage.base)
+        let send: UnsafeRawPointer
         if L == 1, let only = source(0) {
             send = only
         } else {
             sendStage.reserve(L * bytes)
-            send = UnsafeRawPointer(sendStage.base)
             for i in 0..<L where bytes > 0 { (sendStage.base + i * bytes).copyMemory(from: source(i)!, byteCount: bytes) }
+            send = UnsafeRawPointer(sendStage.base)
         }
-        let sendCounts = counts, sendOffsets = counts + P, receiveCounts = counts + 2 * P, receiveOffsets = counts + 3 * P
         for q in 0..<P {
             let theirs = Self.hosted(process: q, processes: P, logical: size)
             sendCounts[q] = L * bytes
@@ -228,12 +244,7 @@ public final class LogicalWorld: @unchecked Sendable {
             receiveCounts[q] = theirs.count * bytes
             receiveOffsets[q] = theirs.lowerBound * bytes
         }
-        outer.allToAllV(send: UnsafeRawBufferPointer(start: send, count: L * bytes),
-                        sendCounts: UnsafeBufferPointer(start: sendCounts, count: P),
-                        sendOffsets: UnsafeBufferPointer(start: sendOffsets, count: P),
-                        receive: UnsafeMutableRawBufferPointer(start: receiveStage.base, count: size * bytes),
-                        receiveCounts: UnsafeBufferPointer(start: receiveCounts, count: P),
-                        receiveOffsets: UnsafeBufferPointer(start: receiveOffsets, count: P))
+        exchange(send: send, sendBytes: L * bytes, receive: receiveStage.base, receiveBytes: size * bytes)
     }
 
     /// Sums of at most this many bytes of all C contributions gather whole; larger ones are reduced in segments.
@@ -268,13 +279,8 @@ public final class LogicalWorld: @unchecked Sendable {
             return
         }
         func segment(_ q: Int) -> Range<Int> { (q * n / P)..<((q + 1) * n / P) }
-        let sendCounts = counts, sendOffsets = counts + P, receiveCounts = counts + 2 * P, receiveOffsets = counts + 3 * P
         // 1. Segment q of every hosted contribution to process q ([q][hosted rank][segment q] when staged).
-        var send = UnsafeRawPointer(out)
-        if L > 1 {
-            sendStage.reserve(L * n * e)
-            send = UnsafeRawPointer(sendStage.base)
-        }
+        if L > 1 { sendStage.reserve(L * n * e) }
         var at = 0
         for q in 0..<P {
             let part = segment(q)
@@ -296,12 +302,8 @@ public final class LogicalWorld: @unchecked Sendable {
             receiveOffsets[q] = theirs.lowerBound * m * e
         }
         receiveStage.reserve(size * m * e)
-        outer.allToAllV(send: UnsafeRawBufferPointer(start: send, count: L * n * e),
-                        sendCounts: UnsafeBufferPointer(start: sendCounts, count: P),
-                        sendOffsets: UnsafeBufferPointer(start: sendOffsets, count: P),
-                        receive: UnsafeMutableRawBufferPointer(start: receiveStage.base, count: size * m * e),
-                        receiveCounts: UnsafeBufferPointer(start: receiveCounts, count: P),
-                        receiveOffsets: UnsafeBufferPointer(start: receiveOffsets, count: P))
+        exchange(send: L > 1 ? UnsafeRawPointer(sendStage.base) : UnsafeRawPointer(out), sendBytes: L * n * e,
+                 receive: receiveStage.base, receiveBytes: size * m * e)
         // 2. This process's segment folded in logical rank order (into the first contribution's place).
         let all = receiveStage.base.assumingMemoryBound(to: T.self)
         for v in 1..<size where m > 0 { fold(all, all + v * m, m) }
@@ -313,12 +315,7 @@ public final class LogicalWorld: @unchecked Sendable {
             receiveCounts[q] = part.count * e
             receiveOffsets[q] = part.lowerBound * e
         }
-        outer.allToAllV(send: UnsafeRawBufferPointer(start: receiveStage.base, count: m * e),
-                        sendCounts: UnsafeBufferPointer(start: sendCounts, count: P),
-                        sendOffsets: UnsafeBufferPointer(start: sendOffsets, count: P),
-                        receive: UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(out), count: n * e),
-                        receiveCounts: UnsafeBufferPointer(start: receiveCounts, count: P),
-                        receiveOffsets: UnsafeBufferPointer(start: receiveOffsets, count: P))
+        exchange(send: receiveStage.base, sendBytes: m * e, receive: UnsafeMutableRawPointer(out), receiveBytes: n * e)
     }
 
     /// Each logical rank's C counts: the whole C × C matrix gathered, each rank reads its column.
@@ -337,7 +334,6 @@ public final class LogicalWorld: @unchecked Sendable {
     /// process-level all-to-all-v, then unpacked the same way.
     private func allToAllV() {
         let P = outer.size, L = hosted.count
-        let sendCounts = counts, sendOffsets = counts + P, receiveCounts = counts + 2 * P, receiveOffsets = counts + 3 * P
         var sendTotal = 0, receiveTotal = 0
         for q in 0..<P {
             let theirs = Self.hosted(process: q, processes: P, logical: size)
@@ -359,12 +355,7 @@ public final class LogicalWorld: @unchecked Sendable {
                 }
             }
         }
-        outer.allToAllV(send: UnsafeRawBufferPointer(start: sendStage.base, count: sendTotal),
-                        sendCounts: UnsafeBufferPointer(start: sendCounts, count: P),
-                        sendOffsets: UnsafeBufferPointer(start: sendOffsets, count: P),
-                        receive: UnsafeMutableRawBufferPointer(start: receiveStage.base, count: receiveTotal),
-                        receiveCounts: UnsafeBufferPointer(start: receiveCounts, count: P),
-                        receiveOffsets: UnsafeBufferPointer(start: receiveOffsets, count: P))
+        exchange(send: sendStage.base, sendBytes: sendTotal, receive: receiveStage.base, receiveBytes: receiveTotal)
         at = 0
         for q in 0..<P {
             for r in requests {
@@ -392,9 +383,6 @@ public final class LogicalWorld: @unchecked Sendable {
         gatherAll(bytes: n) { self.requests[$0].send }
         for r in requests where n > 0 { r.buffer!.copyMemory(from: receiveStage.base, byteCount: size * n) }
     }
-
-    /// Bytes kept between collectives (grown to the largest one seen; for the memory report).
-    public var stagingBytes: Int { sendStage.capacity + receiveStage.capacity }
 }
 
 /// A growable byte buffer that keeps its largest size.

@@ -13,12 +13,7 @@ public enum ProcessMemory {
 
     /// How many CPUs this process may run on (Cpus_allowed_list of /proc/self/status);
     /// nil where there is none (not Linux).
-    public static func allowedCPUs() -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }),
-              let list = line.split(separator: ":").last else { return nil }
-        return cpuCount(list: String(list))
-    }
+    public static func allowedCPUs() -> Int? { field("Cpus_allowed_list:").flatMap { cpuCount(list: String($0)) } }
 
     /// The CPUs a Linux CPU list names ("0-3,8" is 5); nil if it is not one.
     public static func cpuCount(list: String) -> Int? {
@@ -34,13 +29,16 @@ public enum ProcessMemory {
     }
 
     /// A "Name:   N kB" field of /proc/self/status in bytes.
-    static func status(_ field: String) -> Int? {
+    static func status(_ name: String) -> Int? {
+        guard let value = field(name) else { return nil }
+        let parts = value.split { $0 == " " || $0 == "\t" }
+        guard parts.count == 2, let kilobytes = Int(parts[0]), parts[1] == "kB" else { return nil }
+        return kilobytes * 1024
+    }
+
+    /// What follows `name` (e.g. "VmHWM:") on its line of /proc/self/status; nil where there is none.
+    static func field(_ name: String) -> Substring? {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix(field) {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count >= 3, let kilobytes = Int(fields[1]), fields[2] == "kB" else { return nil }
-            return kilobytes * 1024
-        }
-        return nil
+        return status.split(separator: "\n").first { $0.hasPrefix(name) }?.dropFirst(name.count)
     }
 }
