@@ -66,13 +66,4 @@ extension Communicator {
         withUnsafeMutablePointer(to: &v) { allReduceMax(UnsafeMutableBufferPointer(start: $0, count: 1)) }
         return v
     }
-
-    /// Gathers one array of doubles of equal length from every rank (for reports; allocates).
-    public func allGather(_ values: [Double]) -> [Double] {
-        var out = [Double](repeating: 0, count: values.count * size)
-        values.withUnsafeBytes { s in
-            out.withUnsafeMutableBytes { r in allGather(s, into: r) }
-        }
-        return out
-    }
 }

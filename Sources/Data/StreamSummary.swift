@@ -35,7 +35,7 @@ public struct StreamSummary: Codable, Sendable {
     public var lastTimestamp: Int64
     /// Share of records whose label is positive in the binary task (rating > 3.5).
     public var positiveShare: Double
-    /// For a synthetic stream, the real data set its preset imitates.
+    /// For a synthetic stream, the real data set its preset imitates (set by its reader: Synth knows presets).
     public var published: PublishedStatistics?
 
     public init(_ stream: StreamFile) {
@@ -72,7 +72,6 @@ public struct StreamSummary: Codable, Sendable {
         firstTimestamp = records > 0 ? stream.timestamps[0] : 0
         lastTimestamp = records > 0 ? stream.timestamps[records - 1] : 0
         positiveShare = records > 0 ? Double(positive) / Double(records) : 0
-        published = SyntheticPreset.of(source: source)?.published
     }
 }
 

@@ -1,6 +1,6 @@
 // The byte counts and offsets of one personalised exchange between all ranks
-// (one entry per rank each way), and the two steps every exchange of the
-// sharded table takes: exchange the counts, then move the bytes.
+// (one entry per rank each way), packed by one routine for every direction,
+// and one table's leg of an exchange step (BatchExchange moves the legs).
 import Comm
 
 final class ExchangePlan {
@@ -23,7 +23,7 @@ final class ExchangePlan {
     /// Bytes of the four count arrays.
     var bytes: Int { 4 * sendCounts.count * MemoryLayout<Int>.stride }
 
-    /// Bytes the last `run` brought in (also when a BatchExchange ran it).
+    /// Bytes the last exchange brought in.
     var receivedBytes: Int { receiveCounts.reduce(0, +) }
 
     /// The one packing routine of every direction: for each destination rank
@@ -47,39 +47,12 @@ final class ExchangePlan {
         }
         return byte
     }
-
-    /// Sends every rank its counts, lays what arrives out contiguously in rank
-    /// order, and moves the bytes. Returns the bytes received.
-    @discardableResult
-    func run(_ comm: any Communicator, send: UnsafeRawPointer, sendBytes: Int,
-             receive: UnsafeMutableRawPointer, capacity: Int, _ what: @autoclosure () -> String) -> Int {
-        comm.allToAll(send: UnsafeBufferPointer(sendCounts), receive: receiveCounts)
-        var running = 0
-        for p in 0..<receiveCounts.count { receiveOffsets[p] = running; running += receiveCounts[p] }
-        precondition(running <= capacity, "\(what()): \(running) bytes arrive for a buffer of \(capacity)")
-        comm.allToAllV(send: UnsafeRawBufferPointer(start: send, count: sendBytes),
-                       sendCounts: UnsafeBufferPointer(sendCounts), sendOffsets: UnsafeBufferPointer(sendOffsets),
-                       receive: UnsafeMutableRawBufferPointer(start: receive, count: capacity),
-                       receiveCounts: UnsafeBufferPointer(receiveCounts), receiveOffsets: UnsafeBufferPointer(receiveOffsets))
-        return running
-    }
-
-    /// Moves bytes back along the pairs of the last `run`, with the same
-    /// layout on both sides (no counts to exchange).
-    func runBack(_ comm: any Communicator, send: UnsafeRawPointer, sendCapacity: Int,
-                 receive: UnsafeMutableRawPointer, capacity: Int) {
-        comm.allToAllV(send: UnsafeRawBufferPointer(start: send, count: sendCapacity),
-                       sendCounts: UnsafeBufferPointer(receiveCounts), sendOffsets: UnsafeBufferPointer(receiveOffsets),
-                       receive: UnsafeMutableRawBufferPointer(start: receive, count: capacity),
-                       receiveCounts: UnsafeBufferPointer(sendCounts), receiveOffsets: UnsafeBufferPointer(sendOffsets))
-    }
 }
 
 /// One table's part of one exchange step: the plan whose counts it moves by,
 /// its packed bytes, and where the bytes for it land. `back`: along the pairs
 /// of the plan's last run, laid out as that run received (no counts to
-/// exchange). A leg runs alone (`runAlone`) or with the other side's leg of
-/// the same step as one exchange (BatchExchange.run).
+/// exchange). BatchExchange moves the legs of a step together.
 struct ExchangeLeg {
     let plan: ExchangePlan
     let send: UnsafeRawPointer
@@ -96,17 +69,4 @@ struct ExchangeLeg {
     /// Bytes this rank receives from each rank and where they land in `receive`.
     var inCounts: UnsafeMutableBufferPointer<Int> { back ? plan.sendCounts : plan.receiveCounts }
     var inOffsets: UnsafeMutableBufferPointer<Int> { back ? plan.sendOffsets : plan.receiveOffsets }
-    /// The end of the packed bytes in `send` (packing is contiguous in rank order).
-    var sendExtent: Int {
-        let last = outCounts.count - 1
-        return outOffsets[last] + outCounts[last]
-    }
-
-    func runAlone(_ comm: any Communicator) {
-        if back {
-            plan.runBack(comm, send: send, sendCapacity: sendExtent, receive: receive, capacity: capacity)
-        } else {
-            plan.run(comm, send: send, sendBytes: sendExtent, receive: receive, capacity: capacity, "\(step) \(side.plural)")
-        }
-    }
 }

@@ -39,6 +39,10 @@ public final class OwnedRows {
     var valueEntries = 0
 
     public private(set) var count = 0
+    /// The step this batch's rows were brought to (`prepareRows`).
+    public private(set) var readStep = 0
+    /// Set by the fault seam only (FaultSeam.swift).
+    var drawsKeyedByLocalID = false
 
     public init(side: EmbeddingSide, sharding: Sharding, widths: [Int], totalIDs: Int, extraWidth: Int,
                 seed: UInt64, capacity: Int) {
@@ -71,6 +75,9 @@ public final class OwnedRows {
 
     @inline(__always) public func local(_ o: Int) -> Int { Int(locals[o]) }
     @inline(__always) public func globalID(_ o: Int) -> Int { sharding.global(of: Int(locals[o])) }
+    /// The key of o's random draws: its global ID, so that any owner draws the
+    /// same numbers (a planted fault keys them by the local index instead).
+    @inline(__always) public func drawKey(_ o: Int) -> Int { drawsKeyedByLocalID ? local(o) : globalID(o) }
     /// The largest frequency of o's ID over every requester.
     @inline(__always) public func frequency(_ o: Int) -> UInt32 { frequencies[o] }
     /// The width index o's row is stored at.
@@ -94,7 +101,7 @@ public final class OwnedRows {
         var byte = 0
         for e in 0..<valueEntries {
             let c = WireFormat.readValuesHeader(valueBuffer + byte)
-            body(Int(entryOwned[e]), UnsafePointer((valueBuffer + byte + 4).assumingMemoryBound(to: Float.self)), c)
+            body(Int(entryOwned[e]), UnsafePointer(WireFormat.values(valueBuffer + byte)), c)
             byte += WireFormat.valuesEntryBytes(count: c)
         }
     }
@@ -127,6 +134,7 @@ public final class OwnedRows {
     /// the global ID so any owner draws the same row) and brings existing rows
     /// up to step `readStep` before they are read.
     public func prepareRows(initialSize: Int, readStep: Int, optimizer: RowAdam) {
+        self.readStep = readStep
         for o in 0..<count {
             let local = Int(locals[o])
             if store.sizeIndex(of: local) == nil {
@@ -174,10 +182,9 @@ public final class OwnedRows {
         count = 0
     }
 
-    /// Merges request entry `e` for global ID `id`, keeping the largest frequency
-    /// (or, with the planted fault, the first one).
+    /// Merges request entry `e` for global ID `id`, keeping the largest frequency.
     @inline(__always)
-    func merge(entry e: Int, id: Int, frequency f: UInt32, keepFirstFrequency: Bool) {
+    func merge(entry e: Int, id: Int, frequency f: UInt32) {
         let local = sharding.local(of: id)
         var o = Int(ownedOf[local])
         if o < 0 {
@@ -187,7 +194,7 @@ public final class OwnedRows {
             locals[o] = Int32(local)
             frequencies[o] = f
             temporarySize[o] = -1
-        } else if f > frequencies[o] && !keepFirstFrequency {
+        } else if f > frequencies[o] {
             frequencies[o] = f
         }
         entryOwned[e] = Int32(o)
@@ -243,7 +250,7 @@ public final class OwnedRows {
     public func receiveLocally(requests: [(id: Int, frequency: UInt32)], initialSize: Int = 0, optimizer: RowAdam) {
         finish()
         beginMerge(entries: requests.count)
-        for (e, r) in requests.enumerated() { merge(entry: e, id: r.id, frequency: r.frequency, keepFirstFrequency: false) }
+        for (e, r) in requests.enumerated() { merge(entry: e, id: r.id, frequency: r.frequency) }
         prepareRows(initialSize: initialSize, readStep: 0, optimizer: optimizer)
     }
 
@@ -254,7 +261,7 @@ public final class OwnedRows {
         var byte = 0
         for values in perEntry {
             WireFormat.writeValuesHeader(valueBuffer + byte, count: values.count)
-            (valueBuffer + byte + 4).assumingMemoryBound(to: Float.self).update(from: values, count: values.count)
+            WireFormat.values(valueBuffer + byte).update(from: values, count: values.count)
             byte += WireFormat.valuesEntryBytes(count: values.count)
         }
         valueEntries = perEntry.count

@@ -13,9 +13,8 @@
 // formers read the requester's view (`received`). Entries are laid out by
 // WireFormat and packed by ExchangePlan.pack, one routine for every
 // direction. Each step is two halves around the move of the bytes: `pack…`
-// returns an ExchangeLeg, the matching finish reads what arrived. A table
-// alone runs its leg by itself (the methods named after the steps); the
-// trainer runs both sides' legs of a step as one exchange (BatchExchange).
+// returns an ExchangeLeg, the matching finish reads what arrived; the bytes
+// move in BatchExchange, the one path of every step (one table or several).
 // Every buffer is sized once for the largest batch and zero-filled: the
 // per-batch path allocates nothing.
 import Comm
@@ -26,8 +25,8 @@ public final class ShardedTable {
     public let sharding: Sharding
     public let totalIDs: Int
     let comm: any Communicator
-    /// A bug planted by the contract tests (`.none` otherwise).
-    let fault: InjectedFault
+    /// The communicator its exchanges run over.
+    public var communicator: any Communicator { comm }
     /// The requester's view: what the formers read.
     public let received: ReceivedRows
     /// The owner's view: what the policies (and the row optimizer) work on.
@@ -48,11 +47,10 @@ public final class ShardedTable {
     private let requests, replies, recordValues: ExchangePlan
 
     public init(side: EmbeddingSide, totalIDs: Int, widths: [Int], comm: any Communicator, seed: UInt64,
-                maxSlice: Int, maxBatch: Int, extraWidth: Int = 0, fault: InjectedFault = .none) {
+                maxSlice: Int, maxBatch: Int, extraWidth: Int = 0) {
         self.side = side
         self.comm = comm
         self.totalIDs = totalIDs
-        self.fault = fault
         sharding = Sharding(rank: comm.rank, ranks: comm.size)
         received = ReceivedRows(widths: widths, extraWidth: extraWidth, totalIDs: totalIDs, capacity: maxSlice)
         owned = OwnedRows(side: side, sharding: sharding, widths: widths, totalIDs: totalIDs, extraWidth: extraWidth,
@@ -86,15 +84,8 @@ public final class ShardedTable {
 
     // MARK: - 1. Requests
 
-    /// Collects the distinct IDs of this rank's slice (`ids[k]`, frequency
-    /// `frequencies[k]`) and delivers them to their owners, who merge them
-    /// into `owned`.
-    public func request(ids: UnsafePointer<UInt32>, frequencies: UnsafePointer<UInt32>, count n: Int) {
-        packRequests(ids: ids, frequencies: frequencies, count: n).runAlone(comm)
-        mergeRequests()
-    }
-
-    /// The requester's half: this slice's distinct IDs grouped by owner and packed.
+    /// The requester's half: the distinct IDs of this rank's slice (`ids[k]`,
+    /// frequency `frequencies[k]`) grouped by owner and packed.
     func packRequests(ids: UnsafePointer<UInt32>, frequencies: UnsafePointer<UInt32>, count n: Int) -> ExchangeLeg {
         let r = received
         r.collect(ids: ids, frequencies: frequencies, count: n)
@@ -124,21 +115,14 @@ public final class ShardedTable {
         owned.beginMerge(entries: entries)
         for e in 0..<entries {
             let q = WireFormat.readRequest(requestReceive + e * WireFormat.requestBytes)
-            owned.merge(entry: e, id: q.id, frequency: q.frequency,
-                        keepFirstFrequency: fault == .ownerDropsLaterRanksFrequency)
+            owned.merge(entry: e, id: q.id, frequency: q.frequency)
         }
     }
 
     // MARK: - 2. Rows
 
-    /// Answers every request with (size index, row at its width, extra floats);
-    /// afterwards `received` describes this rank's slice, gradients zeroed.
-    public func answer() {
-        packRows().runAlone(comm)
-        placeRows()
-    }
-
-    /// The owner's half: each request's answer, packed in the order the requests arrived.
+    /// The owner's half: each request's answer (size index, row at its width,
+    /// extra floats), packed in the order the requests arrived.
     func packRows() -> ExchangeLeg {
         let extra = owned.extras.width
         _ = replies.pack(into: rowSend, entries: { requests.receiveCounts[$0] / WireFormat.requestBytes }) { entry, at in
@@ -165,14 +149,8 @@ public final class ShardedTable {
 
     // MARK: - 3. Gradients back to owners
 
-    /// Sends each distinct row's gradient (written through `received.gradient`)
-    /// to its owner, which sums the contributions of all ranks per ID.
-    public func returnGradients() {
-        gradientLeg().runAlone(comm)
-        sumGradients()
-    }
-
-    /// The requester's half: the gradients go back along the rows' pairs, laid out as the rows arrived.
+    /// The requester's half: each distinct row's gradient (written through
+    /// `received.gradient`) goes back along the rows' pairs, laid out as the rows arrived.
     func gradientLeg() -> ExchangeLeg {
         ExchangeLeg(plan: replies, send: UnsafeRawPointer(received.gradientBuffer), receive: gradientReceive,
                     capacity: owned.capacity * rowEntryCapacity, side: side, step: "row gradients of", back: true)
@@ -190,13 +168,6 @@ public final class ShardedTable {
     }
 
     // MARK: - 4. Per-record values to owners
-
-    /// Sends each record's `values[k]` (k in this rank's slice of `n` records)
-    /// to the owner of its ID; the owner reads them with `owned.forEachRecordValues`.
-    public func sendRecordValues(_ values: UnsafePointer<Float>, records n: Int) {
-        packRecordValues(values, records: n).runAlone(comm)
-        finishRecordValues()
-    }
 
     /// The requester's half: the slice's values grouped per distinct ID, in the requests' order.
     func packRecordValues(_ values: UnsafePointer<Float>, records n: Int) -> ExchangeLeg {
@@ -217,7 +188,7 @@ public final class ShardedTable {
             let d = Int(distinctAtPosition[pos])
             let lo = Int(distinctRecordStart[d]), hi = Int(distinctRecordStart[d + 1])
             WireFormat.writeValuesHeader(at, count: hi - lo)
-            let out = (at + 4).assumingMemoryBound(to: Float.self)
+            let out = WireFormat.values(at)
             for j in lo..<hi { out[j - lo] = values[Int(recordsByDistinct[j])] }
             return WireFormat.valuesEntryBytes(count: hi - lo)
         }
@@ -227,10 +198,11 @@ public final class ShardedTable {
 
     /// The owner's half: the values are in `owned`'s buffer, one entry per request.
     func finishRecordValues() {
-        let P = sharding.ranks
-        owned.valueEntries = fault == .ownerDropsLastRanksLosses && P > 1
-            ? owned.entryCount - requests.receiveCounts[P - 1] / WireFormat.requestBytes : owned.entryCount
+        owned.valueEntries = owned.entryCount
     }
+
+    /// Request entries that arrived from rank `p` in this batch.
+    func requestsReceived(from p: Int) -> Int { requests.receiveCounts[p] / WireFormat.requestBytes }
 
     /// Clears both views' per-batch markers (O(distinct), not O(IDs)).
     public func finishBatch() {

@@ -48,4 +48,10 @@ enum WireFormat {
 
     @inline(__always)
     static func readValuesHeader(_ at: UnsafeRawPointer) -> Int { Int(at.load(as: Int32.self)) }
+
+    /// The values of a record-values entry, after its count.
+    @inline(__always)
+    static func values(_ at: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Float> {
+        (at + 4).assumingMemoryBound(to: Float.self)
+    }
 }

@@ -6,6 +6,7 @@
 import Comm
 import Embeddings
 import Kernels
+import Model
 import Random
 
 public final class ESAPNPolicy: SelectionPolicy {
@@ -17,7 +18,6 @@ public final class ESAPNPolicy: SelectionPolicy {
     let seed: UInt64
     let sizes: Int
     /// A bug planted by the contract tests (`.none` otherwise).
-    let fault: InjectedFault
     /// Per owned ID of the current batch: size index, action (0 keep, 1 enlarge),
     /// REINFORCE weight, softmax probabilities and dlogits.
     let sizeIndex: UnsafeMutablePointer<Int32>
@@ -35,9 +35,8 @@ public final class ESAPNPolicy: SelectionPolicy {
     }
 
     public init(side: EmbeddingSide, parameters: StateNetworkParameters, state: PolicyState, chain: HardSelectionParameters,
-                rewardWindow: Int, localCount: Int, maxBatch: Int, seed: UInt64, fault: InjectedFault = .none) {
+                rewardWindow: Int, localCount: Int, maxBatch: Int, seed: UInt64) {
         self.side = side
-        self.fault = fault
         self.state = state
         self.chain = chain
         self.seed = seed
@@ -129,7 +128,7 @@ public final class ESAPNPolicy: SelectionPolicy {
             let k = Int(sizeIndex[o])
             actions[o] = 0
             guard k + 1 < sizes else { continue }
-            let key = fault == .actionKeyedByLocalID ? owned.local(o) : owned.globalID(o)
+            let key = owned.drawKey(o)
             var rng = RandomStream(seed: seed, purpose: .policyAction, UInt64(batch), UInt64(side.rawValue) << 40 | UInt64(key))
             if Float(rng.uniform()) < probabilities[2 * o + 1] {
                 actions[o] = 1

@@ -6,6 +6,7 @@
 import Comm
 import Embeddings
 import Kernels
+import Model
 
 /// The dense weights and communicator a policy works with.
 public struct PolicyContext {

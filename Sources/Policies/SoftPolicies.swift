@@ -11,6 +11,7 @@
 import Comm
 import Embeddings
 import Kernels
+import Model
 
 public final class DARTSPolicy: SelectionPolicy {
     let adam: RowAdam

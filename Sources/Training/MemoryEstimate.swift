@@ -5,6 +5,7 @@
 // and the per-batch buffers. A run that cannot fit is refused at once with
 // the estimate and what would make it fit, instead of growing until the
 // kernel kills it (`--sizes 2,4,1000000` on ml-100k grew to 24 GiB in 49 s).
+import Model
 #if canImport(Glibc)
 import Glibc
 #endif

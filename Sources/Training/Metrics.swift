@@ -11,6 +11,7 @@
 import Comm
 import Embeddings
 import Kernels
+import Model
 import Random
 
 public final class Metrics {

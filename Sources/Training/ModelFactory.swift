@@ -6,6 +6,7 @@
 // same order on every rank.
 import Embeddings
 import Kernels
+import Model
 import Policies
 
 struct SidePieces {
@@ -41,7 +42,7 @@ enum ModelFactory {
                                              hidden: config.policyHidden, layout: &policyLayout)
         let policy = ESAPNPolicy(side: side, parameters: network, state: config.policyState, chain: chain,
                                  rewardWindow: config.rewardWindow, localCount: ownedIDs, maxBatch: config.batchSize,
-                                 seed: config.seed, fault: config.injectedFault)
+                                 seed: config.seed)
         return SidePieces(former: HardSelectionEmbedding(parameters: chain, maxSlice: maxSlice), policy: policy)
     }
 

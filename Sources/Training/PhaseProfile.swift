@@ -2,6 +2,7 @@
 // Algorithm 1, exclusive (a phase timed inside another counts for the outer
 // one only, so the phases add up to the batches' time). Off, each timer is one
 // predictable branch; nothing is read from the clock.
+import Model
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,13 +47,19 @@ public final class PhaseProfile {
 
     /// Runs `body`, adding its wall time to `phase` unless it runs inside another timed phase.
     @inline(__always)
-    public func time<T>(_ phase: Phase, _ body: () -> T) -> T {
-        guard enabled, depth == 0 else { return body() }
+    public func time<T>(_ phase: Phase, _ body: () throws -> T) rethrows -> T {
+        guard enabled, depth == 0 else { return try body() }
         depth += 1
         let start = Self.now()
-        let result = body()
-        seconds[phase.rawValue] += Self.now() - start
-        depth -= 1
-        return result
+        defer {
+            seconds[phase.rawValue] += Self.now() - start
+            depth -= 1
+        }
+        return try body()
     }
+}
+
+extension Duration {
+    /// The duration in seconds.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

@@ -3,6 +3,7 @@
 // mappings; not the memory-mapped stream file, nor shared libraries), and
 // the peak resident set.
 import Foundation
+import Model
 
 public enum ProcessMemory {
     /// RssAnon of this process in bytes, from /proc/self/status; nil where there is none (not Linux).

@@ -1,5 +1,6 @@
 // What a run writes (ARCHITECTURE §7): results.json, batches.csv and
 // by_frequency.csv. Scripts and `esapn report` read these; keys are stable.
+import Model
 
 public struct Metric: Codable, Equatable, Sendable {
     public var records: Int

@@ -1,10 +1,12 @@
 // Gathers a finished run's results on every rank and writes the run folder
 // (rank 0): results.json, batches.csv, by_frequency.csv and, on request,
 // final_sizes.csv with the width of every ID.
+import Checkpoints
 import Comm
 import Data
 import Embeddings
 import Foundation
+import Model
 
 extension StreamTrainer {
     /// The embedding bytes this rank holds: rows touched, index and per-ID
@@ -13,34 +15,39 @@ extension StreamTrainer {
         zip(tables, policies).reduce(0) { $0 + $1.0.store.memory.residentBytes + $1.1.residentBytes }
     }
 
-    /// Per rank, in rank order: users' rows by size, items' rows by size,
-    /// value floats, resident bytes, exchange bytes, live IDs, reserved bytes,
-    /// RssAnon now (-1: unknown), and whether it was measured at the end of
-    /// the first batch (1 or 0) with the growth of resident bytes and of
-    /// RssAnon since then, and the peak RSS (-1: unknown) (one all-gather).
-    private func gatherRankFigures() -> [ArraySlice<Double>] {
-        let S = config.storedWidths.count
-        var mine = [Double](repeating: 0, count: 2 * S + 10)
+    /// What one rank reports of its memory at the end (RankMemory's figures
+    /// before they are named by width). -1: the OS did not say.
+    struct RankFigures: BitwiseCopyable {
+        var valueFloats = 0, residentBytes = 0, exchangeBytes = 0, liveIDs = 0, reservedBytes = 0
+        var rssAnonBytes = -1, peakRSSBytes = -1
+        /// Measured at the end of the first batch: the growth of resident bytes and of RssAnon since.
+        var measuredGrowth = false
+        var residentGrowthBytes = 0, rssAnonGrowthBytes = 0
+    }
+
+    /// Every rank's figures and its rows per width index (users' then items'), in rank order (two all-gathers).
+    private func gatherRankFigures() -> [(figures: RankFigures, rows: [Int])] {
+        var mine = RankFigures()
+        var rows: [Int] = []
         for (s, table) in tables.enumerated() {
             let memory = table.store.memory
-            for i in 0..<S { mine[s * S + i] = Double(memory.rowsBySize[i]) }
-            mine[2 * S] += Double(memory.valueFloats)
-            mine[2 * S + 2] += Double(table.scratchBytes)
-            mine[2 * S + 3] += Double(memory.rowsBySize.reduce(0, +))
-            mine[2 * S + 4] += Double(memory.reservedBytes + policies[s].residentBytes)
+            rows += memory.rowsBySize
+            mine.valueFloats += memory.valueFloats
+            mine.exchangeBytes += table.scratchBytes
+            mine.liveIDs += memory.rowsBySize.reduce(0, +)
+            mine.reservedBytes += memory.reservedBytes + policies[s].residentBytes
         }
-        mine[2 * S + 2] += Double(exchange.scratchBytes)
-        let resident = localResidentBytes, rss = ProcessMemory.rssAnonBytes()
-        mine[2 * S + 1] = Double(resident)
-        mine[2 * S + 5] = Double(rss ?? -1)
-        mine[2 * S + 9] = Double(ProcessMemory.peakRSSBytes() ?? -1)
+        mine.exchangeBytes += exchange.scratchBytes
+        let rss = ProcessMemory.rssAnonBytes()
+        mine.residentBytes = localResidentBytes
+        mine.rssAnonBytes = rss ?? -1
+        mine.peakRSSBytes = ProcessMemory.peakRSSBytes() ?? -1
         if let first = firstBatchMemory, let rss, let firstRSS = first.rssAnon {
-            mine[2 * S + 6] = 1
-            mine[2 * S + 7] = Double(resident - first.resident)
-            mine[2 * S + 8] = Double(rss - firstRSS)
+            mine.measuredGrowth = true
+            mine.residentGrowthBytes = mine.residentBytes - first.resident
+            mine.rssAnonGrowthBytes = rss - firstRSS
         }
-        let all = comm.allGather(mine)
-        return (0..<comm.size).map { r in all[(r * mine.count)..<((r + 1) * mine.count)] }
+        return Array(zip(comm.allGather(mine), comm.allGather(rows)))
     }
 
     /// What each rank holds (collective: every rank must call it).
@@ -48,39 +55,30 @@ extension StreamTrainer {
 
     /// Every rank's hostname (its first 255 bytes), in rank order (collective).
     public func gatherHostNames() -> [String] {
-        let width = 256
-        var mine = [UInt8](repeating: 0, count: width)
-        mine.withUnsafeMutableBufferPointer { b in
-            b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: width) { _ = gethostname($0, width - 1) }
-        }
-        var all = [UInt8](repeating: 0, count: width * comm.size)
-        mine.withUnsafeBytes { m in all.withUnsafeMutableBytes { a in comm.allGather(m, into: a) } }
-        return (0..<comm.size).map { r in
-            let name = all[(r * width)..<((r + 1) * width)]
-            return String(decoding: name.prefix { $0 != 0 }, as: UTF8.self)
-        }
+        var name = [CChar](repeating: 0, count: 256)
+        _ = gethostname(&name, 255)
+        return comm.allGather(string: String(cString: name), maxBytes: 255)
     }
 
-    private func rankMemory(_ figures: [ArraySlice<Double>]) -> [RankMemory] {
+    private func rankMemory(_ figures: [(figures: RankFigures, rows: [Int])]) -> [RankMemory] {
         let widths = config.storedWidths
         let S = widths.count
         return figures.enumerated().map { r, f in
-            let v = Array(f)
             var rows = [String: Int]()
-            for i in 0..<S { rows[String(widths[i])] = Int(v[i] + v[S + i]) }
-            let ids = Int(v[2 * S + 3])
+            for i in 0..<S { rows[String(widths[i])] = f.rows[i] + f.rows[S + i] }
+            let v = f.figures
             // FIXED (the largest width) and soft selection (every candidate side by side) as
             // dense tables over the same IDs: values + two Adam moments.
-            var memory = RankMemory(rank: r, rows_by_size: rows, value_floats: Int(v[2 * S]),
-                                    resident_bytes: Int(v[2 * S + 1]), exchange_bytes: Int(v[2 * S + 2]),
-                                    fixed_resident_bytes: ids * config.topWidth * 12,
-                                    soft_resident_bytes: ids * config.softRowWidth * 12)
-            memory.reserved_bytes = Int(v[2 * S + 4])
-            memory.rss_anon_bytes = v[2 * S + 5] < 0 ? nil : Int(v[2 * S + 5])
-            memory.peak_rss_bytes = v[2 * S + 9] < 0 ? nil : Int(v[2 * S + 9])
-            if v[2 * S + 6] == 1 {
-                memory.resident_growth_bytes = Int(v[2 * S + 7])
-                memory.rss_anon_growth_bytes = Int(v[2 * S + 8])
+            var memory = RankMemory(rank: r, rows_by_size: rows, value_floats: v.valueFloats,
+                                    resident_bytes: v.residentBytes, exchange_bytes: v.exchangeBytes,
+                                    fixed_resident_bytes: v.liveIDs * config.topWidth * 12,
+                                    soft_resident_bytes: v.liveIDs * config.softRowWidth * 12)
+            memory.reserved_bytes = v.reservedBytes
+            memory.rss_anon_bytes = v.rssAnonBytes < 0 ? nil : v.rssAnonBytes
+            memory.peak_rss_bytes = v.peakRSSBytes < 0 ? nil : v.peakRSSBytes
+            if v.measuredGrowth {
+                memory.resident_growth_bytes = v.residentGrowthBytes
+                memory.rss_anon_growth_bytes = v.rssAnonGrowthBytes
             }
             return memory
         }
@@ -89,13 +87,11 @@ extension StreamTrainer {
     /// Width index of every ID of `side` (-1: never seen), gathered on every rank (collective).
     public func gatherSizes(side: EmbeddingSide) -> [Int8] {
         let table = tables[side.index]
-        let P = comm.size
-        let perRank = (table.totalIDs + P - 1) / P
+        let perRank = (table.totalIDs + comm.size - 1) / comm.size
         var mine = [Int8](repeating: -1, count: perRank)
         for local in 0..<table.store.localCount { mine[local] = Int8(table.store.sizeIndex(of: local) ?? -1) }
-        var all = [Int8](repeating: -1, count: perRank * P)
-        mine.withUnsafeBytes { m in all.withUnsafeMutableBytes { a in comm.allGather(m, into: a) } }
-        return (0..<table.totalIDs).map { g in all[sharding.owner(of: g) * perRank + sharding.local(of: g)] }
+        let all = comm.allGather(mine)
+        return (0..<table.totalIDs).map { g in all[sharding.owner(of: g)][sharding.local(of: g)] }
     }
 
     /// The run's results (collective: every rank must call it after `run`);
@@ -110,7 +106,7 @@ extension StreamTrainer {
         var totalDims = 0
         for side in EmbeddingSide.allCases {
             for (i, w) in widths.enumerated() {
-                let c = figures.reduce(0) { $0 + Int($1[$1.startIndex + side.index * widths.count + i]) }
+                let c = figures.reduce(0) { $0 + $1.rows[side.index * widths.count + i] }
                 sizes[side.index][String(w)] = c
                 ids += c
                 totalDims += c * w

@@ -11,10 +11,12 @@
 //
 // Every buffer is allocated in `init`, sized for the largest slice; a batch
 // allocates nothing.
+import Checkpoints
 import Comm
 import Data
 import Embeddings
 import Kernels
+import Model
 import Policies
 import Random
 
@@ -69,7 +71,7 @@ public final class StreamTrainer {
         let estimate = MemoryEstimate(config: config, users: stream.header.users, items: stream.header.items, ranks: comm.size)
         if let available = MemoryEstimate.available(limit: config.memoryLimit, ranksPerProcess: ranksPerProcess),
            estimate.total > available {
-            throw TrainConfig.Invalid(description: "this run needs \(estimate.description), but "
+            throw TrainConfig.Invalid("this run needs \(estimate.description), but "
                 + "\(MemoryEstimate.gib(available)) is available per rank"
                 + (config.memoryLimit == nil ? " (MemAvailable shared by this host's ranks)" : " (--memory-limit)")
                 + ": use more ranks (rows are split across them), smaller --sizes or --hidden, or raise --memory-limit")
@@ -106,7 +108,7 @@ public final class StreamTrainer {
         tables = EmbeddingSide.allCases.map { side in
             ShardedTable(side: side, totalIDs: totals[side.index], widths: config.storedWidths, comm: comm,
                          seed: config.seed, maxSlice: sliceCapacity, maxBatch: config.batchSize,
-                         extraWidth: config.extraWidth, fault: config.injectedFault)
+                         extraWidth: config.extraWidth)
         }
         // Rows are created at width index 0: room for every local ID there now,
         // so creating rows never grows a slab inside the per-batch path.
@@ -152,13 +154,13 @@ public final class StreamTrainer {
     /// Global batch `b` at global Adam step t = b + 1.
     func trainBatch(_ b: Int) throws {
         let t = b + 1
-        if policies[0].hasValidationStage && b > 0 { profile.time(.policyStage) { policyStage(b, step: t) } }
+        if policies[0].hasValidationStage && b > 0 { try profile.time(.policyStage) { try policyStage(b, step: t) } }
         try modelStage(b, step: t)
         step = t
     }
 
     /// Algorithm 1, lines 2–6 (ESAPN; DARTS and AutoEmb learn by gradient instead).
-    func policyStage(_ b: Int, step t: Int) {
+    func policyStage(_ b: Int, step t: Int) throws {
         // 2: the validation batch.
         let n = loadValidationBatch(b)
         // 3: owners sample actions and serve the sampled enlargements as temporary rows.
@@ -173,17 +175,19 @@ public final class StreamTrainer {
         }
         // 5–6: each owner's policy learns from its IDs' losses or gradients; one step of the policy weights.
         policyArena.zeroGradients()
-        exchange.sendRecordValues(head.losses, records: n) { policies[$0.index].readsRecordLosses }
+        exchange.sendRecordValues(head.losses, records: n) { policies[$0.side.index].readsRecordLosses }
         for side in EmbeddingSide.allCases {
             let table = tables[side.index], policy = policies[side.index]
             policy.learn(table.owned, context: context, batch: b)
             table.owned.clearTemporaryRows()
-            table.finishBatch()
         }
         if policyArena.count > 0 {
             comm.allReduceSum(policyArena.gradients)
+            // Summed on every rank alike: all ranks stop in the same batch, before the policy is stepped.
+            if !allFinite(policyArena.gradients) { throw numericalFault(batch: b, records: n) }
             policyArena.adamStep(lr: config.policyLearningRate, step: b)
         }
+        for table in tables { table.finishBatch() }
     }
 
     /// Algorithm 1, lines 7–10: argmax actions, permanent enlargement, score, train.
@@ -198,9 +202,6 @@ public final class StreamTrainer {
             policies[side.index].prepareModel(tables[side.index].owned, context: context, batch: b, readStep: t - 1)
             recordSizes(of: tables[side.index].owned, batch: b)
         }
-        if config.injectedFault == .nanAtBatch5 && b == 5 && comm.rank == comm.size - 1 {
-            UnsafeMutablePointer(mutating: tables[0].received.row(0))[0] = .nan
-        }
         // 9: forward, and the batch is scored before any update.
         profile.time(.forward) { forward(count: n) }
         profile.time(.metrics) {
@@ -212,20 +213,21 @@ public final class StreamTrainer {
                                userWidth: users.width(ofRecord: k), itemWidth: items.width(ofRecord: k))
             }
         }
-        // 10: backward; rows stepped at their owners; dense gradients all-reduced and stepped.
+        // 10: backward; dense gradients all-reduced; rows stepped at their owners, the dense weights everywhere.
         profile.time(.backward) { backward(count: n) }
         profile.time(.exchange) { exchange.returnGradients() }
-        profile.time(.rowOptimizer) { for table in tables { table.owned.applyOptimizer(rowAdam, step: t) } }
         profile.time(.allReduce) { comm.allReduceSum(arena.gradients) }
         // A NaN or Inf in any rank's loss reaches the dense gradients, which
-        // every rank now holds summed: all ranks see it in the same batch.
+        // every rank now holds summed: all ranks see it in the same batch,
+        // before any row or weight is stepped.
         if !allFinite(arena.gradients) { throw numericalFault(batch: b, records: n) }
+        profile.time(.rowOptimizer) { for table in tables { table.owned.applyOptimizer(rowAdam, step: t) } }
         profile.time(.denseAdam) { arena.adamStep(lr: config.learningRate, step: t) }
         #if ESAPN_CHECKS
         checkReplicas(b)
         #endif
         // The records' losses reach their IDs' owners (ESAPN's loss histories).
-        profile.time(.exchange) { exchange.sendRecordValues(head.losses, records: n) { policies[$0.index].readsRecordLosses } }
+        profile.time(.exchange) { exchange.sendRecordValues(head.losses, records: n) { policies[$0.side.index].readsRecordLosses } }
         for side in EmbeddingSide.allCases {
             let table = tables[side.index], policy = policies[side.index]
             profile.time(.decide) { policy.finishModel(table.owned) }
@@ -250,42 +252,48 @@ public final class StreamTrainer {
         return sum == 0
     }
 
+    /// What `numericalFault` found not finite on one rank (original IDs).
+    struct Culprit: BitwiseCopyable {
+        enum Kind: Int32 { case none, userRow, itemRow, record }
+        var kind = Kind.none
+        var user: Int64 = 0, item: Int64 = 0
+        var description: String {
+            switch kind {
+            case .none: return ""
+            case .userRow: return "user \(user)'s row"
+            case .itemRow: return "item \(item)'s row"
+            case .record: return "the record (user \(user), item \(item))"
+            }
+        }
+    }
+
     /// The fault, naming what it can (collective: every rank calls it): the
     /// IDs whose row arrived with a NaN or Inf (the usual cause: BatchNorm then
     /// spreads it to every record), else records whose loss is not finite.
     func numericalFault(batch b: Int, records n: Int) -> NumericalFault {
         let most = 4
-        var mine = [Double](repeating: -1, count: 3 * most)
-        var found = 0
-        func note(_ kind: Int, _ a: Int, _ c: Int) {
-            guard found < most else { return }
-            mine[3 * found] = Double(kind); mine[3 * found + 1] = Double(a); mine[3 * found + 2] = Double(c)
-            found += 1
-        }
+        var mine: [Culprit] = []
         for side in EmbeddingSide.allCases {
             let rows = tables[side.index].received
             for d in 0..<rows.distinctCount where (0..<rows.width(d)).contains(where: { !rows.row(d)[$0].isFinite }) {
-                let original = side == .user ? stream.userIDs[rows.globalID(d)] : stream.itemIDs[rows.globalID(d)]
-                note(side.index, Int(original), 0)
+                let original = Int64(side == .user ? stream.userIDs[rows.globalID(d)] : stream.itemIDs[rows.globalID(d)])
+                mine.append(side == .user ? Culprit(kind: .userRow, user: original) : Culprit(kind: .itemRow, item: original))
             }
         }
-        var all = comm.allGather(mine)
-        if !all.contains(where: { $0 >= 0 }) {
+        func gathered() -> [Culprit] {
+            let padded = Array(mine.prefix(most)) + Array(repeating: Culprit(), count: max(0, most - mine.count))
+            return comm.allGather(padded).joined().filter { $0.kind != .none }
+        }
+        var all = gathered()
+        if all.isEmpty {
             // No row arrived bad on any rank: name records whose loss is not finite instead.
             for k in 0..<n where !head.losses[k].isFinite {
-                note(2, Int(stream.userIDs[Int(sliceIDs[0][k])]), Int(stream.itemIDs[Int(sliceIDs[1][k])]))
+                mine.append(Culprit(kind: .record, user: Int64(stream.userIDs[Int(sliceIDs[0][k])]),
+                                    item: Int64(stream.itemIDs[Int(sliceIDs[1][k])])))
             }
-            all = comm.allGather(mine)
+            all = gathered()
         }
-        var culprits: [String] = []
-        for i in stride(from: 0, to: all.count, by: 3) where all[i] >= 0 {
-            switch Int(all[i]) {
-            case 0: culprits.append("user \(Int(all[i + 1]))'s row")
-            case 1: culprits.append("item \(Int(all[i + 1]))'s row")
-            default: culprits.append("the record (user \(Int(all[i + 1])), item \(Int(all[i + 2])))")
-            }
-        }
-        return NumericalFault(batch: b, culprits: culprits)
+        return NumericalFault(batch: b, culprits: all.map(\.description))
     }
 
     /// Copies this rank's slice of stream records `index(k)` into the slice buffers.
@@ -375,8 +383,8 @@ public final class StreamTrainer {
     #if ESAPN_CHECKS
     /// Replicas took the same steps, so their dense weights agree bit for bit (ARCHITECTURE §4).
     func checkReplicas(_ b: Int) {
-        let mine = Double(arena.checksum() >> 11)
-        let all = comm.allGather([mine])
+        let mine = arena.checksum()
+        let all = comm.allGather(mine)
         precondition(all.allSatisfy { $0 == mine }, "batch \(b): dense weights differ between ranks (checksums \(all))")
     }
     #endif
@@ -391,9 +399,14 @@ extension StreamFile {
     }
 }
 
-/// A NaN or an Inf reached the dense gradients: the run stops with the batch
-/// and (some of) the records whose loss was not finite; nothing of this batch
-/// is stepped, and checkpoints already written stay as they are.
+/// A NaN or an Inf reached the summed dense gradients (the model's in the
+/// model stage, the policy's or controller's in the policy stage): the run
+/// stops with the batch and what it found not finite. Nothing is stepped
+/// after the check: neither rows nor dense weights nor the policy's. What
+/// came before it in that batch stays: rows created for the batch's new IDs,
+/// rows brought up to the previous step (catch-up Adam's lazy part), and
+/// DARTS' architecture weights, which learn at their owners in the policy
+/// stage. Checkpoints already written stay as they are.
 public struct NumericalFault: Error, CustomStringConvertible {
     public let batch: Int
     /// What was found not finite (original IDs; up to 4 per rank).

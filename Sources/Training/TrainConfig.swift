@@ -1,6 +1,7 @@
 // A run's configuration: a Codable value validated once, with errors that say how to fix them.
 import Embeddings
 import Kernels
+import Model
 import Policies
 
 public enum ModelKind: String, CaseIterable, Codable, Sendable {
@@ -44,8 +45,6 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var policyHidden = 512
     /// Bytes each rank may use (nil: the host's available memory shared among its ranks).
     public var memoryLimit: Int?
-    /// A bug planted by the contract tests (`--inject-fault`, hidden); `.none` in real runs.
-    public var injectedFault: InjectedFault = .none
 
     public enum Validation: String, CaseIterable, Codable, Sendable {
         case last
@@ -73,11 +72,53 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String
+        public init(_ description: String) { self.description = description }
+    }
+
+    // MARK: - From the command line's words
+
+    /// `--sizes 2,4,8`: comma-separated integers.
+    public static func sizes(_ text: String) throws -> [Int] {
+        let parsed = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil }) else {
+            throw Invalid("--sizes takes comma-separated integers like 2,4,8,16,64,128, got '\(text)'")
+        }
+        return parsed.map { $0! }
+    }
+
+    /// `--policy-state frequency+size`: '+'-separated parts, frequency required.
+    public static func policyState(_ text: String) throws -> PolicyState {
+        let parts = Set(text.split(separator: "+").map { $0.trimmingCharacters(in: .whitespaces) })
+        guard parts.contains("frequency"), parts.isSubset(of: ["frequency", "size", "loss"]) else {
+            throw Invalid("--policy-state is '+'-separated from frequency (required), size, loss; got '\(text)'")
+        }
+        return PolicyState(size: parts.contains("size"), lastLoss: parts.contains("loss"))
+    }
+
+    /// `--memory-limit GIB` in bytes.
+    public static func memoryLimit(gib: Double) throws -> Int {
+        guard gib > 0 else { throw Invalid("--memory-limit takes a positive number of GiB, got \(gib)") }
+        return Int(gib * Double(1 << 30))
+    }
+
+    /// The options results.json records, as the command line spelt them.
+    public func reportedOptions(streamPath: String) -> [String: String] {
+        var options = ["lr": "\(learningRate)", "policy_lr": "\(policyLearningRate)",
+                       "sizes": sizes.map(String.init).joined(separator: ","), "hidden": "\(hidden)",
+                       "row_optimizer": rowOptimizer.rawValue, "stream_path": streamPath]
+        if model == .esapn {
+            options["validation"] = validation.rawValue
+            options["reward_window"] = "\(rewardWindow)"
+            options["policy_state"] = "frequency" + (policyState.size ? "+size" : "") + (policyState.lastLoss ? "+loss" : "")
+        }
+        if let testLast { options["test_last"] = "\(testLast)" }
+        if let limit { options["limit"] = "\(limit)" }
+        return options
     }
 
     /// Checks the configuration against a stream of `records` records and `ranks` ranks.
     public func validate(records: Int, ranks: Int, users: Int = .max, items: Int = .max) throws {
-        func fail(_ s: String) -> Invalid { Invalid(description: s) }
+        func fail(_ s: String) -> Invalid { Invalid(s) }
         guard batchSize > 0 else { throw fail("--batch-size must be positive, got \(batchSize)") }
         guard batchSize >= ranks else {
             throw fail("--batch-size \(batchSize) is smaller than the \(ranks) ranks: every rank needs a record of every batch; "

@@ -6,6 +6,7 @@
 //   all-reduce:     t(n) = ⌈log₂P⌉·α + 2(P−1)/P · n · β     (n bytes reduced)
 //   all-to-all-v:   t(n) = (P−1)·α + (P−1) · n · β          (n bytes to each other rank)
 // the same forms the scaling model uses (Training/ScalingModel.swift).
+import Analysis
 import ArgumentParser
 import Comm
 import Foundation

@@ -1,6 +1,8 @@
 // The esapn command line. This is the only place that chooses between the
 // MPI communicator and the single-process one.
+import Analysis
 import ArgumentParser
+import Synth
 
 @main
 struct Esapn: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Data
 import Foundation
+import Synth
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,7 +31,8 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         let file = try StreamFile(path: stream, verify: true)
-        let summary = StreamSummary(file)
+        var summary = StreamSummary(file)
+        summary.published = SyntheticPreset.of(source: file.header.source)?.published
         if diagnose {
             var columns = [(title: URL(fileURLWithPath: stream).lastPathComponent, diagnosis: StreamDiagnosis(file))]
             if let beside {

@@ -129,7 +129,7 @@ struct CollectiveSmoke {
         expectEqual("sum(_:)", [sum], [Double(size * (size - 1) / 2) + 0.5 * Double(size)])
         let max = comm.max(-Double(rank))
         expectEqual("max(_:)", [max], [0])
-        let gathered = comm.allGather([Double(rank), -Double(rank)])
+        let gathered = Array(comm.allGather([Double(rank), -Double(rank)]).joined())
         var expected: [Double] = []
         for r in 0..<size { expected += [Double(r), -Double(r)] }
         expectEqual("allGather([Double])", gathered, expected)

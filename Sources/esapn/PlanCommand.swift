@@ -3,6 +3,7 @@
 // `esapn train --profile` on this machine; the links from a preset network or
 // from `esapn bench-comm --output FILE`; sgemm's rate on a slice of B/P rows
 // is measured here, now. `--compare` sets measured runs beside the model.
+import Analysis
 import ArgumentParser
 import Foundation
 import Kernels

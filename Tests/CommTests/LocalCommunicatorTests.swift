@@ -74,7 +74,7 @@ final class LocalCommunicatorTests: XCTestCase {
     func testConveniences() {
         XCTAssertEqual(comm.sum(2.5), 2.5)
         XCTAssertEqual(comm.max(-4), -4)
-        XCTAssertEqual(comm.allGather([1, 2, 3]), [1, 2, 3])
+        XCTAssertEqual(comm.allGather([1, 2, 3]), [[1, 2, 3]])
         comm.barrier()
     }
 

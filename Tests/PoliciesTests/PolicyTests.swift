@@ -5,6 +5,7 @@
 import Comm
 import Embeddings
 import Kernels
+import Model
 import Policies
 import Random
 import TestSupport

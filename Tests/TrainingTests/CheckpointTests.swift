@@ -7,6 +7,7 @@
 // contract against the uninterrupted run; the newest K checkpoints are kept;
 // a damaged checkpoint or another task is refused with a message naming what
 // is wrong.
+import Analysis
 import Foundation
 import TestSupport
 import Training

@@ -45,6 +45,7 @@
 // depends on P (testESAPNContractCatchesPlantedBugs) lands at least 10×
 // beyond the final-size bound on this test's seed and task (at least 7× over
 // the whole matrix).
+import Analysis
 import Foundation
 import TestSupport
 import Training

@@ -7,6 +7,7 @@ import Comm
 import Data
 import Foundation
 import Kernels
+import Model
 import TestSupport
 import Training
 import XCTest

@@ -6,6 +6,7 @@
 // the tolerance.
 import Comm
 import Kernels
+import Model
 import Random
 import TestSupport
 import Training

@@ -6,6 +6,7 @@
 // across the links. Needs root and iproute2: in CI (CI=true) a machine that
 // cannot make the hosts fails here with the reason; elsewhere the tests are
 // skipped with it.
+import Analysis
 import Foundation
 import TestSupport
 import Training

@@ -7,6 +7,7 @@ import Data
 import Embeddings
 import Foundation
 import Kernels
+import Model
 import TestSupport
 import Training
 import XCTest
