@@ -5,7 +5,7 @@
 # comparison and, at the end, the worst figure of each kind over the matrix:
 # this is where the contract tests' ESAPN bounds come from
 # (Tests/TrainingTests/ContractTests.swift). With --faults, it also runs the
-# planted bugs (esapn train --inject-fault) at the first P, and prints how far
+# planted bugs (ESAPN_INJECT_FAULT=NAME, Sources/Embeddings/FaultSeam.swift) at the first P, and prints how far
 # they land beyond the bounds.
 #
 #   scripts/contract-matrix.sh [--kernels "Haswell SkylakeX"] [--ranks "2 3 4"] [--seeds "0 1 2"]
@@ -91,7 +91,7 @@ for kernel in $kernels; do
       done
       if ((faults)); then
         for fault in action-keyed-by-local-id owner-drops-last-ranks-losses owner-drops-later-ranks-frequency; do
-          train "$kernel" "$first_rank" "$dir/p$first_rank-$fault" --task "$task" --seed "$seed" --inject-fault "$fault"
+          ESAPN_INJECT_FAULT="$fault" train "$kernel" "$first_rank" "$dir/p$first_rank-$fault" --task "$task" --seed "$seed"
           compare "$kernel" "$task" "$seed" "$first_rank" "$fault" "$dir/p$first_rank-$fault" "$dir/p1"
         done
       fi

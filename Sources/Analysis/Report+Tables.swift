@@ -118,7 +118,7 @@ public enum ReportRenderer {
         guard !chosen.isEmpty else {
             return "**Table 2.** No adaptive run (ESAPN) among the inputs: the sizes held per ID need one."
         }
-        let widths = widthColumns(chosen.flatMap { Array($0.results.sizes.users.keys) + Array($0.results.sizes.items.keys) })
+        let widths = widthColumns(chosen.map(\.results), chosen.flatMap { Array($0.results.sizes.users.keys) + Array($0.results.sizes.items.keys) })
         var table = MarkdownTable(header: [""] + widths.map(String.init) + ["Total Dim", "FIXED", "Ratio"],
                                   alignment: [.left] + Array(repeating: .right, count: widths.count + 3))
         var notes: [String] = []
@@ -131,7 +131,7 @@ public enum ReportRenderer {
             for (side, counts) in [("user", r.sizes.users), ("item", r.sizes.items)] {
                 let total = widths.reduce(0) { $0 + (counts[String($1)] ?? 0) * $1 }
                 let ids = counts.values.reduce(0, +)
-                let fixed = ids * ReportFormat.fixedWidth
+                let fixed = ids * ReportFormat.fixedWidth(of: r)
                 dims += total
                 table.append(["\(side) (\(name)\(qualifier))"]
                              + widths.map { ReportFormat.grouped(counts[String($0)] ?? 0) }
@@ -143,13 +143,17 @@ public enum ReportRenderer {
                              + "but memory.total_dims is \(ReportFormat.grouped(r.memory.total_dims)).")
             }
         }
-        let soft = Double(ReportFormat.softWidth) / Double(ReportFormat.fixedWidth)
+        let results = chosen.map(\.results)
         var text = "**Table 2.** Embedding sizes held at the end of the stream (rows per width), "
-            + "total dims against FIXED (#IDs × 128) and their ratio"
+            + "total dims against FIXED (#IDs × \(ReportFormat.commonFixed(results))) and their ratio"
             + (chosen.allSatisfy { $0.results.task.lowercased() == "binary" } ? ", binary task." : ".")
             + "\n\n" + table.render()
-            + "\n\nDARTS and AutoEmb store all six widths, \(ReportFormat.softWidth) dims per ID: "
-            + ReportFormat.fixed(soft, 2) + "× FIXED."
+        if Set(results.map(ReportFormat.widths(of:))).count == 1, let r = results.first {
+            let soft = Double(ReportFormat.softWidth(of: r)) / Double(ReportFormat.fixedWidth(of: r))
+            let count = ReportFormat.widths(of: r).count
+            text += "\n\nDARTS and AutoEmb store all \(count == 6 ? "six" : "\(count)") widths, "
+                + "\(ReportFormat.softWidth(of: r)) dims per ID: " + ReportFormat.fixed(soft, 2) + "× FIXED."
+        }
         if !notes.isEmpty { text += "\n\n" + notes.joined(separator: "\n") }
         return text
     }
@@ -158,23 +162,27 @@ public enum ReportRenderer {
 
     /// Per run: rows per width, floats and resident bytes on each rank (values,
     /// optimizer state, slack and index), the exchange buffers, and what
-    /// FIXED-128 and soft selection (222 floats per ID) would hold for the same IDs.
+    /// FIXED (the largest width) and soft selection (every width side by side)
+    /// would hold for the same IDs.
     public static func memoryTables(runs: [LoadedRun]) -> String {
+        let all = runs.map(\.results)
+        let fixedName = "FIXED-\(ReportFormat.commonFixed(all))", softName = "soft (\(ReportFormat.commonSoft(all)) floats per ID"
         var out = ["## Memory per shard",
                    "Resident = what a rank (shard) has touched for embeddings: row values + optimizer moments "
                    + "of every slot taken, chunk tables, the per-ID index and per-ID policy state. Ideal = the "
-                   + "chosen widths' values + Adam moments alone. FIXED-128 and soft (222 floats per ID, "
+                   + "chosen widths' values + Adam moments alone. \(fixedName) and \(softName), "
                    + "DARTS/AutoEmb) are what those models would hold for the same IDs, values + Adam moments. "
                    + "Imbalance = largest shard / mean shard.",
                    memorySummary(runs: runs)]
         for run in runs.sorted(by: runOrder) {
             let r = run.results
             let ranks = r.memory.per_rank.sorted { $0.rank < $1.rank }
-            let widths = widthColumns(ranks.flatMap { Array($0.rows_by_size.keys) })
+            let widths = widthColumns([r], ranks.flatMap { Array($0.rows_by_size.keys) })
             var table = MarkdownTable(
                 header: ["Rank"] + widths.map { "rows \($0)" }
-                    + ["Value floats", "Resident", "Ideal", "Resident / ideal", "Exchange", "FIXED-128 would hold",
-                       "Soft-222 would hold", "Resident / FIXED"],
+                    + ["Value floats", "Resident", "Ideal", "Resident / ideal", "Exchange",
+                       "FIXED-\(ReportFormat.fixedWidth(of: r)) would hold", "Soft-\(ReportFormat.softWidth(of: r)) would hold",
+                       "Resident / FIXED"],
                 alignment: Array(repeating: .right, count: widths.count + 9))
             func row(_ label: String, _ rows: [String: Int], _ floats: Int, _ resident: Int, _ exchange: Int,
                      _ fixed: Int, _ soft: Int) -> [String] {
@@ -209,8 +217,10 @@ public enum ReportRenderer {
 
     /// One line per run: totals over ranks and how even the shards are.
     public static func memorySummary(runs: [LoadedRun]) -> String {
+        let all = runs.map(\.results)
         var table = MarkdownTable(
-            header: ["Run", "Ranks", "Resident", "FIXED-128 would hold", "Soft-222 would hold", "Resident / FIXED",
+            header: ["Run", "Ranks", "Resident", "FIXED-\(ReportFormat.commonFixed(all)) would hold",
+                     "Soft-\(ReportFormat.commonSoft(all)) would hold", "Resident / FIXED",
                      "Imbalance"],
             alignment: [.left, .right, .right, .right, .right, .right, .right])
         for run in runs.sorted(by: runOrder) {
@@ -295,9 +305,9 @@ public enum ReportRenderer {
         }
     }
 
-    /// The six candidate widths, plus any other width present, ascending.
-    static func widthColumns(_ keys: [String]) -> [Int] {
-        Array(Set(ReportFormat.candidateWidths + keys.compactMap { Int($0) })).sorted()
+    /// The runs' candidate widths, plus any other width present, ascending.
+    static func widthColumns(_ runs: [RunResults], _ keys: [String]) -> [Int] {
+        Array(Set(runs.flatMap(ReportFormat.widths(of:)) + keys.compactMap { Int($0) })).sorted()
     }
 
     static func runOrder(_ a: LoadedRun, _ b: LoadedRun) -> Bool {

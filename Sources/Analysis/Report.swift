@@ -97,8 +97,8 @@ public func decodeResults(_ data: Data, path: String) throws -> RunResults {
         for (width, count) in counts {
             guard let w = Int(width), w > 0 else {
                 throw ReportError.malformedResults(
-                    path: path, reason: "'\(key)' has the key '\(width)'; expected widths such as "
-                        + ReportFormat.candidateWidths.map(String.init).joined(separator: ", "))
+                    path: path, reason: "'\(key)' has the key '\(width)'; expected positive widths such as "
+                        + ReportFormat.paperWidths.map(String.init).joined(separator: ", "))
             }
             guard count >= 0 else {
                 throw ReportError.malformedResults(path: path, reason: "'\(key).\(w)' is \(count); expected a count ≥ 0")
@@ -226,11 +226,27 @@ public struct Summary: Equatable, Sendable {
 // MARK: - Number formats
 
 public enum ReportFormat {
-    /// The candidate embedding widths of the paper.
-    public static let candidateWidths = [2, 4, 8, 16, 64, 128]
-    /// FIXED stores this many floats per ID; DARTS and AutoEmb all six widths.
-    public static let fixedWidth = 128
-    public static let softWidth = 222
+    /// The candidate embedding widths of the paper (and of runs that predate `options.sizes`).
+    public static let paperWidths = [2, 4, 8, 16, 64, 128]
+
+    /// The candidate widths a run trained with (`options.sizes`, as `--sizes` took them).
+    public static func widths(of r: RunResults) -> [Int] {
+        let given = (r.options["sizes"] ?? "").split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        return given.isEmpty ? paperWidths : given.sorted()
+    }
+    /// FIXED's width (the largest candidate) and the soft baselines' floats per ID (every candidate).
+    public static func fixedWidth(of r: RunResults) -> Int { widths(of: r).last! }
+    public static func softWidth(of r: RunResults) -> Int { widths(of: r).reduce(0, +) }
+
+    /// "128" when every run has that FIXED width, else "largest width"; the same for soft.
+    static func commonFixed(_ runs: [RunResults]) -> String {
+        let w = Set(runs.map(fixedWidth(of:)))
+        return w.count == 1 ? "\(w.first!)" : "largest width"
+    }
+    static func commonSoft(_ runs: [RunResults]) -> String {
+        let w = Set(runs.map(softWidth(of:)))
+        return w.count == 1 ? "\(w.first!)" : "sum of widths"
+    }
 
     /// 1234567 → "1,234,567" (as the paper prints counts).
     public static func grouped(_ value: Int) -> String {

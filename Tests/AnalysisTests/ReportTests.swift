@@ -413,3 +413,30 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(none.stderr.contains("at least one RUN_DIR"), none.stderr)
     }
 }
+
+/// Runs trained with other --sizes: the report takes the widths from each run.
+final class ReportWidthsTests: XCTestCase {
+    func testTablesUseTheRunsOwnWidths() {
+        var esapn = FakeRuns.results(model: "esapn", task: "binary")
+        esapn.options["sizes"] = "2,8,32"
+        esapn.sizes = SizeCounts(users: ["2": 10, "8": 5, "32": 1], items: ["2": 3, "32": 2])
+        esapn.memory.total_dims = 10 * 2 + 5 * 8 + 32 + 3 * 2 + 2 * 32
+        for r in esapn.memory.per_rank.indices { esapn.memory.per_rank[r].rows_by_size = ["2": 6, "8": 3, "32": 1] }
+        let run = LoadedRun(path: "runs/esapn-2-8-32", results: esapn)
+        let table2 = ReportRenderer.table2(runs: [run])
+        XCTAssertTrue(table2.contains("| 2 | 8 | 32 | Total Dim |") || table2.contains("|   2 |   8 |  32 |"),
+                      "width columns 2, 8, 32:\n\(table2)")
+        XCTAssertFalse(table2.contains("128"), "no width of the paper's that the run did not have:\n\(table2)")
+        XCTAssertTrue(table2.contains("#IDs × 32"), table2)
+        XCTAssertTrue(table2.contains("DARTS and AutoEmb store all 3 widths, 42 dims per ID"), table2)
+        // FIXED = 16 users × 32 = 512 dims, 5 items × 32 = 160.
+        XCTAssertTrue(table2.contains("   512 |") && table2.contains("   160 |"), table2)
+        let memory = ReportRenderer.memoryTables(runs: [run])
+        XCTAssertTrue(memory.contains("FIXED-32 would hold") && memory.contains("Soft-42 would hold"), memory)
+        XCTAssertFalse(memory.contains("rows 128") || memory.contains("FIXED-128"), memory)
+        // A run from before options.sizes: the paper's widths.
+        var old = FakeRuns.results(model: "esapn", task: "binary")
+        old.options["sizes"] = nil
+        XCTAssertEqual(ReportFormat.widths(of: old), [2, 4, 8, 16, 64, 128])
+    }
+}

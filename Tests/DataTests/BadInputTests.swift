@@ -67,7 +67,9 @@ final class BadInputTests: XCTestCase {
 
     func testEmptyHeaderOnlyMissingAndUnknown() throws {
         let empty = try writeTemp(self, "ratings.csv", "")
-        XCTAssertEqual(try? RatingsReader.read(path: empty).0.count, nil)
+        XCTAssertThrowsError(try RatingsReader.read(path: empty)) { error in
+            XCTAssertEqual("\(error)", "\(empty): the file is empty; expected MovieLens ratings", "names the file and what was expected")
+        }
         XCTAssertThrowsError(try RatingsReader.read(path: empty)) { XCTAssertEqual($0 as? DataError, .emptyFile(path: empty)) }
 
         let headerOnly = try writeTemp(self, "ratings.csv", "userId,movieId,rating,timestamp\r\n\r\n")

@@ -1,7 +1,8 @@
 // Hostile input: random bytes and mutations of valid files fed to every
-// loader of Data (the four ratings readers and the stream file; the
-// checkpoint files' loaders: CheckpointsTests/CheckpointFuzzTests). Each case must end in a value or a thrown error,
-// never a trap (which would crash this process) or a hang. ESAPN_FUZZ_CASES
+// loader of Data: the four ratings readers and the stream file (the
+// checkpoint files': CheckpointsTests/SafeTensorsFuzzTests and
+// TrainingTests/CheckpointFuzzTests). Each case must end in a value or a
+// thrown error, never a trap (which would crash this process) or a hang. ESAPN_FUZZ_CASES
 // cases per loader (default 10,000, what CI runs; 100,000 were run locally,
 // see README "Reliability").
 import Data

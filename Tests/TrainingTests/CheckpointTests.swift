@@ -8,6 +8,7 @@
 // a damaged checkpoint or another task is refused with a message naming what
 // is wrong.
 import Analysis
+import Embeddings
 import Foundation
 import TestSupport
 import Training
@@ -17,9 +18,11 @@ final class CheckpointTests: XCTestCase {
     static let ml100k = PreparedML100K()
     override class func tearDown() { ml100k.remove() }
 
-    func train(_ np: Int, _ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> ProcessResult {
+    func train(_ np: Int, _ args: [String], environment: [String: String] = [:],
+               file: StaticString = #filePath, line: UInt = #line) throws -> ProcessResult {
         let all = ["train", "--data", try Self.ml100k.stream(), "--limit", "30000", "--test-last", "8000", "--quiet"] + args
-        return np == 1 ? try runEsapn(all) : try MPIRun.runEsapn(np: np, all, file: file, line: line)
+        return np == 1 ? try runEsapn(all, environment: environment)
+            : try MPIRun.runEsapn(np: np, all, environment: environment, file: file, line: line)
     }
 
     /// `train` that must succeed.
@@ -206,7 +209,8 @@ final class CheckpointTests: XCTestCase {
         try trainOK(2, common + ["--output", base.appendingPathComponent("clean").path])
         let checkpoints = base.appendingPathComponent("checkpoints")
         var r = try train(2, common + ["--output", base.appendingPathComponent("faulty").path, "--checkpoint-dir", checkpoints.path,
-                                       "--checkpoint-every", "3", "--inject-fault", "nan-at-batch-5"])
+                                       "--checkpoint-every", "3"],
+                  environment: [InjectedFault.environmentVariable: InjectedFault.nanAtBatch5.rawValue])
         XCTAssertNotEqual(r.status, 0, r.report)
         XCTAssert(r.stderr.contains("NaN or Inf reached the gradients in batch 5"), r.report)
         XCTAssert(r.stderr.contains("user ") && r.stderr.contains("'s row"), "names the row: \(r.report)")

@@ -46,6 +46,7 @@
 // beyond the final-size bound on this test's seed and task (at least 7× over
 // the whole matrix).
 import Analysis
+import Embeddings
 import Foundation
 import TestSupport
 import Training
@@ -156,9 +157,9 @@ final class ContractTests: XCTestCase {
                     file: StaticString = #filePath, line: UInt = #line) throws -> RunComparison {
         let reference = try reference(model, task)
         let output = try Self.ml100k.runDirectory("p\(np)-\(transport)-\(model)-\(task)-\(fault ?? "")")
-        var arguments = try arguments(model: model, task: task, output: output)
-        if let fault { arguments += ["--inject-fault", fault] }
-        let result = try MPIRun.runEsapn(np: np, transport: transport, arguments)
+        let arguments = try arguments(model: model, task: task, output: output)
+        let result = try MPIRun.runEsapn(np: np, transport: transport, arguments,
+                                         environment: fault.map { [InjectedFault.environmentVariable: $0] } ?? [:])
         XCTAssertEqual(result.status, 0, result.report, file: file, line: line)
         let run = try RunFolder(output, file: file, line: line)
         XCTAssertEqual(run.number("ranks"), Double(np), file: file, line: line)
@@ -199,7 +200,7 @@ final class ContractTests: XCTestCase {
     func testAutoEmbBinary() throws { try check(model: "autoemb", task: "binary", transport: .sharedMemory, ranks: [3]) }
 
     /// A bug that depends on P, planted in the policy or in the exchange
-    /// (esapn train --inject-fault), fails ESAPN's contract by at least 10×
+    /// (ESAPN_INJECT_FAULT, Embeddings/FaultSeam.swift), fails ESAPN's contract by at least 10×
     /// one of its bounds: the bounds are loose enough for rounding, not for bugs.
     func testESAPNContractCatchesPlantedBugs() throws {
         for fault in ["action-keyed-by-local-id", "owner-drops-last-ranks-losses", "owner-drops-later-ranks-frequency"] {
