@@ -10,11 +10,22 @@ Writes into DIR:
 
   figure4_<task>.png    accuracy and loss by user / item frequency 1..100, one line per model
   figure5.png           mean chosen embedding size by frequency 1..50, one line per adaptive run
-  memory_per_shard.png  resident bytes per rank per run, with what FIXED-128 and soft (222) would hold
+  memory_per_shard.png  resident bytes per rank per run, with what FIXED and soft selection would hold
   batches_<task>.png    per-batch loss and accuracy (rolling mean) over the stream, one line per model
 
-Runs of one (stream, model, task) (e.g. seeds) are pooled: frequency bins are
-weighted by their records, batch curves averaged batch by batch.
+Runs of one (stream, model, task, candidate widths) (e.g. seeds) are pooled:
+frequency bins are weighted by their records, batch curves averaged batch by batch.
+
+The candidate widths are each run's own: results.json's options.sizes, the
+--sizes it was trained with (2,4,8,16,64,128 by default). The largest is
+FIXED's width and that of every formed embedding; soft selection (DARTS,
+AutoEmb) stores all of them side by side, their sum in floats per ID (128 and
+222 by default). Where runs with different widths are plotted together,
+Figure 5 spans the union of their widths, every line and run is labelled with
+its widths (a model's lines dashed, dotted, ... per set of widths), and the
+memory figure says FIXED's and soft selection's widths per run.
+--print-widths prints, as one JSON line at the end, each run's widths and
+what the figures drew from them.
 
 Exit status: 0 done, 1 bad input (the message names the file), 2 matplotlib missing.
 """
@@ -26,9 +37,10 @@ import math
 import os
 import sys
 
-CANDIDATE_WIDTHS = [2, 4, 8, 16, 64, 128]
+DEFAULT_WIDTHS = [2, 4, 8, 16, 64, 128]  # `esapn train --sizes` when not given
 PAPER_ORDER = ["fixed", "darts", "autoemb", "esapn"]
 NON_ADAPTIVE = {"fixed", "darts", "autoemb"}
+WIDTH_LINESTYLES = ["-", "--", ":", "-."]  # one per set of candidate widths, where runs differ in them
 DISPLAY = {"fixed": "FIXED", "darts": "DARTS", "autoemb": "AutoEmb", "esapn": "ESAPN"}
 # Fixed colours per model so a model looks the same in every figure.
 COLOURS = {"fixed": "tab:gray", "darts": "tab:blue", "autoemb": "tab:green", "esapn": "tab:red"}
@@ -102,6 +114,38 @@ def read_results(directory):
     return results
 
 
+def candidate_widths(results, path):
+    """The run's candidate widths, ascending: options.sizes, the string given to
+    `esapn train --sizes` (every run folder records it). A folder without it
+    (written by hand) has the default widths, or, for ESAPN, those its
+    sizes.users / sizes.items are keyed by (ESAPN keeps a row count per candidate;
+    FIXED and soft selection only one, at their stored width)."""
+    options = results.get("options")
+    text = options.get("sizes") if isinstance(options, dict) else None
+    if text is None:
+        sizes = results.get("sizes")
+        keys = set()
+        if results["model"].lower() == "esapn" and isinstance(sizes, dict):
+            keys = {k for side in ("users", "items") if isinstance(sizes.get(side), dict) for k in sizes[side]}
+        try:
+            return sorted(int(k) for k in keys) if keys else list(DEFAULT_WIDTHS)
+        except ValueError:
+            raise BadInput(f"{path}: 'sizes' is keyed by '{','.join(sorted(keys))}'; expected widths") from None
+    try:
+        widths = [int(w) for w in str(text).split(",")]
+    except ValueError:
+        widths = []
+    if not widths or widths[0] < 1 or any(a >= b for a, b in zip(widths, widths[1:])):
+        raise BadInput(f"{path}: 'options.sizes' is '{text}'; expected positive, strictly increasing "
+                       f"comma-separated widths like {','.join(map(str, DEFAULT_WIDTHS))}")
+    return widths
+
+
+def union_widths(runs):
+    """The candidate widths of any of the runs, ascending."""
+    return sorted({w for r in runs for w in r.widths})
+
+
 def read_csv(directory, name, header, parse):
     """Rows of a CSV whose header must be exactly `header`; `parse` turns a row
     (dict of strings) into a value or raises ValueError with what is wrong."""
@@ -167,26 +211,61 @@ class Run:
         r = self.results
         self.model, self.task, self.stream = r["model"], r["task"], r["stream"]
         self.seed, self.ranks = r["seed"], r["ranks"]
+        self.widths = candidate_widths(r, os.path.join(directory, "results.json"))
+
+    @property
+    def fixed_width(self):
+        """FIXED's width and that of every formed embedding: the largest candidate."""
+        return self.widths[-1]
+
+    @property
+    def soft_width(self):
+        """Floats per ID of a soft-selection row: every candidate side by side."""
+        return sum(self.widths)
 
     @property
     def adaptive(self):
         return self.model.lower() not in NON_ADAPTIVE
 
-    def label(self, streams, with_seed=False):
+    @property
+    def key(self):
+        """What runs pooled together (seeds) share."""
+        return (self.stream, self.model, self.task, tuple(self.widths))
+
+    def label(self, streams, with_seed=False, widths=()):
+        """The model, with the stream where `streams` has several, the widths where
+        `widths` (the sets of candidate widths plotted together) has several."""
         text = display(self.model)
-        if len(streams) > 1:
-            text += f" ({stream_name(self.stream)})"
+        notes = [stream_name(self.stream)] if len(streams) > 1 else []
+        if len(widths) > 1:
+            notes.append("sizes " + ",".join(map(str, self.widths)))
+        if notes:
+            text += f" ({', '.join(notes)})"
         if with_seed:
             text += f" seed {self.seed}"
         return text
 
 
+def width_sets(runs):
+    """The runs' sets of candidate widths, by largest width; labels and line styles
+    tell them apart where there are several."""
+    return sorted({tuple(r.widths) for r in runs}, key=lambda w: (w[-1], w))
+
+
+def linestyle(run, widths):
+    return WIDTH_LINESTYLES[widths.index(tuple(run.widths)) % len(WIDTH_LINESTYLES)]
+
+
+def sort_key(run):
+    return (run.stream, model_key(run.model), task_key(run.task), run.widths[-1], run.widths)
+
+
 def pooled(runs):
-    """Groups runs by (stream, model, task), in the report's order."""
+    """Groups runs by (stream, model, task, widths), in the report's order."""
     groups = {}
     for run in runs:
-        groups.setdefault((run.stream, run.model, run.task), []).append(run)
-    return [groups[k] for k in sorted(groups, key=lambda k: (k[0], model_key(k[1]), task_key(k[2])))]
+        groups.setdefault(run.key, []).append(run)
+    return sorted(groups.values(), key=lambda g: sort_key(g[0]))
 
 
 # MARK: - Numerics
@@ -310,7 +389,7 @@ def figure4(plt, runs, output, bin_spec="log2"):
     bins = frequency_bins(bin_spec)
     labels = [bin_label(*b) for b in bins]
     xs = list(range(len(bins)))
-    streams = {r.stream for r in runs}
+    streams, widths = {r.stream for r in runs}, width_sets(runs)
     for task in sorted({r.task for r in runs}, key=task_key):
         groups = [g for g in pooled(runs) if g[0].task == task and any(row[2] > 0 for r in g for row in r.by_frequency)]
         if not groups:
@@ -327,7 +406,7 @@ def figure4(plt, runs, output, bin_spec="log2"):
                     colour = COLOURS.get(g[0].model.lower())
                     n = f" ({len(g)} seeds)" if len(g) > 1 else ""
                     ax.plot(xs, [scale * v for v in y], marker="o", markersize=3.5, linewidth=1.5, color=colour,
-                            label=g[0].label(streams) + n)
+                            linestyle=linestyle(g[0], widths), label=g[0].label(streams, widths=widths) + n)
                     band = binned_band(g, side, metric, bins)
                     if band:
                         ax.fill_between(xs, [scale * v for v in band[0]], [scale * v for v in band[1]],
@@ -357,32 +436,46 @@ def figure4(plt, runs, output, bin_spec="log2"):
     return written
 
 
-def figure5(plt, runs, output):
+def size_axis(top):
+    """Figure 5's y limit and ticks for sizes up to `top`: 0, top/8, top/4, top/2,
+    3top/4 and top, those that are whole widths (0, 16, 32, 64, 96, 128 for 128)."""
+    ticks = sorted({top * k // 8 for k in (0, 1, 2, 4, 6, 8) if top * k % 8 == 0})
+    return top * 17 / 16, ticks
+
+
+def figure5(plt, runs, output, summary=None):
     adaptive = [r for r in runs if r.adaptive and any(row[2] > 0 and not math.isnan(row[5]) for row in r.by_frequency)]
     if not adaptive:
         print("note: figure5.png skipped: no adaptive run (ESAPN) with mean sizes among the inputs")
         return []
-    adaptive.sort(key=lambda r: (r.stream, model_key(r.model), task_key(r.task), r.seed))
-    streams = {r.stream for r in adaptive}
-    repeated = len({(r.stream, r.model, r.task) for r in adaptive}) < len(adaptive)
+    adaptive.sort(key=lambda r: (sort_key(r), r.seed))
+    streams, widths = {r.stream for r in adaptive}, width_sets(adaptive)
+    repeated = len({r.key for r in adaptive}) < len(adaptive)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
     frequencies = list(range(1, 51))
     styles = {"binary": "-", "multiclass": "--"}
+    candidates = union_widths(adaptive)
+    top, ticks = size_axis(candidates[-1])
     for ax, side in zip(axes, ("users", "items")):
         for run in adaptive:
             ax.plot(frequencies, frequency_curve([run], side, "mean_size", 50), linestyle=styles.get(run.task, ":"),
-                    linewidth=1.4, label=f"{run.label(streams, repeated)}, {run.task}")
+                    linewidth=1.4, label=f"{run.label(streams, repeated, widths)}, {run.task}")
         ax.set_title(f"Mean {side[:-1]} embedding size by frequency")
         ax.set_xlabel(f"{side[:-1]} frequency")
         ax.set_xlim(1, 50)
-        ax.set_ylim(0, 136)
-        ax.set_yticks([0, 16, 32, 64, 96, 128])
+        ax.set_ylim(0, top)
+        ax.set_yticks(ticks)
         ax.grid(True, alpha=0.3)
     axes[0].set_ylabel("mean chosen width (dims per row)")
     axes[0].legend(loc="best", fontsize=9)
-    fig.suptitle("Figure 5 — embedding sizes chosen for users and items by frequency")
+    title = "Figure 5 — embedding sizes chosen for users and items by frequency"
+    if candidates != DEFAULT_WIDTHS:
+        title += f" (candidate widths {', '.join(map(str, candidates))})"
+    fig.suptitle(title)
     fig.tight_layout()
     path = save(fig, output, "figure5.png")
+    if summary is not None:
+        summary["figure5"] = {"widths": candidates, "ylim": top, "yticks": ticks, "title": title}
     plt.close(fig)
     return [path]
 
@@ -394,19 +487,31 @@ def byte_unit(largest):
     return "B", 1
 
 
-def memory_per_shard(plt, runs, output):
+def baseline_labels(runs):
+    """The legend labels of FIXED's and soft selection's bars, and whether each
+    run's group label must say its own widths (they differ between the runs)."""
+    fixed, soft = {r.fixed_width for r in runs}, {r.soft_width for r in runs}
+    per_run = len(fixed) > 1 or len(soft) > 1
+    if per_run:
+        return "FIXED (largest width) would hold", "soft (all widths side by side) would hold", True
+    return f"FIXED-{fixed.pop()} would hold", f"soft, {soft.pop()} floats/ID, would hold", False
+
+
+def memory_per_shard(plt, runs, output, summary=None):
     """One slot per rank, grouped by run: the resident bytes as a solid bar in
-    the model's colour, in front of what FIXED-128 (hatched) and soft
-    selection (dotted outline) would hold for that rank's IDs."""
+    the model's colour, in front of what FIXED (the largest width, hatched) and
+    soft selection (all widths side by side, dotted outline) would hold for
+    that rank's IDs."""
     from matplotlib.patches import Patch
 
     runs = [r for r in runs if r.results["memory"]["per_rank"]]
     if not runs:
         print("note: memory_per_shard.png skipped: no run has per-rank memory")
         return []
-    runs = sorted(runs, key=lambda r: (r.stream, model_key(r.model), task_key(r.task), r.seed, r.ranks))
-    streams = {r.stream for r in runs}
-    repeated = len({(r.stream, r.model, r.task) for r in runs}) < len(runs)
+    runs = sorted(runs, key=lambda r: (sort_key(r), r.seed, r.ranks))
+    streams, widths = {r.stream for r in runs}, width_sets(runs)
+    repeated = len({r.key for r in runs}) < len(runs)
+    fixed_label, soft_label, per_run = baseline_labels(runs)
     slots, groups = [], []  # slots: (x, model, resident, fixed, soft); groups: (first x, last x, label)
     x = 0.0
     for run in runs:
@@ -414,10 +519,20 @@ def memory_per_shard(plt, runs, output):
         for m in sorted(run.results["memory"]["per_rank"], key=lambda m: m["rank"]):
             slots.append((x, m["rank"], run.model, m["resident_bytes"], m["fixed_resident_bytes"], m["soft_resident_bytes"]))
             x += 1
-        groups.append((first, x - 1, f"{run.label(streams, repeated)}\n{run.task}, {run.ranks} rank{'s' if run.ranks != 1 else ''}"))
+        label = run.label(streams, repeated)
+        if len(widths) > 1:
+            label += "\nsizes " + ",".join(map(str, run.widths))
+        label += f"\n{run.task}, {run.ranks} rank{'s' if run.ranks != 1 else ''}"
+        if per_run:
+            label += f"\nFIXED-{run.fixed_width}, soft {run.soft_width}"
+        groups.append((first, x - 1, label))
         x += 0.8  # gap between runs
     unit, scale = byte_unit(max(max(s[3:]) for s in slots))
-    fig, ax = plt.subplots(figsize=(min(max(6.5, 0.42 * x + 2), 24), 5.2))
+    inches = 0.42  # per slot
+    if len(widths) > 1:  # longer labels: room for each under its run (about 0.08 inch a character, and a gap)
+        inches = max([inches] + [(0.08 * max(map(len, label.split("\n"))) + 0.15) / (last - first + 1.8)
+                                 for first, last, label in groups])
+    fig, ax = plt.subplots(figsize=(min(max(6.5, inches * x + 2), 24), 5.2))
     xs = [s[0] for s in slots]
     ax.bar(xs, [s[5] / scale for s in slots], 0.9, color="none", edgecolor="tab:blue", linestyle=":", linewidth=1.2)
     ax.bar(xs, [s[4] / scale for s in slots], 0.9, color="none", edgecolor="dimgray", hatch="///", linewidth=0.8)
@@ -434,12 +549,15 @@ def memory_per_shard(plt, runs, output):
     models = sorted({s[2] for s in slots}, key=model_key)
     handles = [Patch(facecolor=COLOURS.get(m.lower(), "tab:purple"), edgecolor="black", label=f"resident: {display(m)}")
                for m in models]
-    handles += [Patch(facecolor="none", edgecolor="dimgray", hatch="///", label="FIXED-128 would hold"),
-                Patch(facecolor="none", edgecolor="tab:blue", linestyle=":", label="soft, 222 floats/ID, would hold")]
+    handles += [Patch(facecolor="none", edgecolor="dimgray", hatch="///", label=fixed_label),
+                Patch(facecolor="none", edgecolor="tab:blue", linestyle=":", label=soft_label)]
     ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(handles), 6),
               fontsize=8, frameon=False)
     fig.tight_layout()
     path = save(fig, output, "memory_per_shard.png")
+    if summary is not None:
+        summary["memory_per_shard"] = {"legend": [h.get_label() for h in handles],
+                                       "groups": [label for _, _, label in groups]}
     plt.close(fig)
     return [path]
 
@@ -448,7 +566,7 @@ def batches(plt, runs, output, window):
     from matplotlib.ticker import EngFormatter
 
     written = []
-    streams = {r.stream for r in runs}
+    streams, widths = {r.stream for r in runs}, width_sets(runs)
     for task in sorted({r.task for r in runs}, key=task_key):
         groups = [g for g in pooled(runs) if g[0].task == task and all(r.batches for r in g)]
         if not groups:
@@ -461,8 +579,10 @@ def batches(plt, runs, output, window):
             seen, loss, accuracy = mean_batches(g)
             n = f" (n={len(g)})" if len(g) > 1 else ""
             colour = COLOURS.get(g[0].model.lower())
-            axes[0].plot(seen, rolling_mean(loss, w), label=g[0].label(streams) + n, linewidth=1.3, color=colour)
-            axes[1].plot(seen, [100 * v for v in rolling_mean(accuracy, w)], linewidth=1.3, color=colour)
+            style = linestyle(g[0], widths)
+            axes[0].plot(seen, rolling_mean(loss, w), label=g[0].label(streams, widths=widths) + n, linewidth=1.3,
+                         color=colour, linestyle=style)
+            axes[1].plot(seen, [100 * v for v in rolling_mean(accuracy, w)], linewidth=1.3, color=colour, linestyle=style)
         # Shade the test part of Table 1 when every run has the same one.
         starts = {r.results["records"] - r.results["test"]["records"] for g in groups for r in g
                   if isinstance(r.results["test"].get("records"), int)}
@@ -497,6 +617,8 @@ def main(argv=None):
                         help="Figure 4's frequency bins: log2 (1, 2, 3-4, 5-8, ...; default) or a bin width such as 10")
     parser.add_argument("--window", type=int, default=0,
                         help="batches in the rolling mean of batches_<task>.png (default: about 1/20 of the batches, at most 200)")
+    parser.add_argument("--print-widths", action="store_true",
+                        help="at the end, print one JSON line: each run's candidate widths and what the figures drew from them")
     args = parser.parse_args(argv)
 
     try:
@@ -521,12 +643,17 @@ def main(argv=None):
         return 1
 
     plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "figure.dpi": DPI})
+    summary = {"widths": union_widths(runs),
+               "runs": [{"run": r.directory, "model": r.model, "widths": r.widths, "fixed_width": r.fixed_width,
+                         "soft_width": r.soft_width} for r in runs]}
     written = []
     written += figure4(plt, runs, args.output, args.frequency_bins)
-    written += figure5(plt, runs, args.output)
-    written += memory_per_shard(plt, runs, args.output)
+    written += figure5(plt, runs, args.output, summary)
+    written += memory_per_shard(plt, runs, args.output, summary)
     written += batches(plt, runs, args.output, args.window)
     print(f"{len(written)} figure{'s' if len(written) != 1 else ''} in {args.output}")
+    if args.print_widths:
+        print(json.dumps(summary, sort_keys=True))
     return 0
 
 
