@@ -5,7 +5,7 @@ and the per-batch loss over the stream.
     python3 scripts/plot.py RUN_DIR... --output DIR
 
 Each RUN_DIR is a folder written by `esapn train --output` (results.json,
-batches.csv, by_frequency.csv; schema in Sources/Training/Results.swift).
+batches.csv, by_frequency.csv; schema in Sources/Training/Run/Results.swift).
 Writes into DIR:
 
   figure4_<task>.png    accuracy and loss by user / item frequency 1..100, one line per model

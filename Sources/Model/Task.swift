@@ -1,5 +1,4 @@
 // The two tasks of the paper (§3.4, ARCHITECTURE §1).
-import Model
 
 public enum Task: String, CaseIterable, Codable, Sendable {
     /// Label 1 when rating > 3.5; sigmoid output, per-record MSE, accuracy at 0.5.

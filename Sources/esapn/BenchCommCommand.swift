@@ -5,7 +5,8 @@
 // calls, median of 5 rounds; α and β are a least-squares fit of
 //   all-reduce:     t(n) = ⌈log₂P⌉·α + 2(P−1)/P · n · β     (n bytes reduced)
 //   all-to-all-v:   t(n) = (P−1)·α + (P−1) · n · β          (n bytes to each other rank)
-// the same forms the scaling model uses (Training/ScalingModel.swift).
+// the same forms the scaling model uses (Analysis/ScalingModel.swift). The
+// measuring is Analysis/CommBenchmark.swift; this prints and writes it.
 import Analysis
 import ArgumentParser
 import Comm
@@ -47,41 +48,7 @@ struct BenchCommCommand: ParsableCommand {
             }
             throw ExitCode(2)
         }
-        var sizes: [Int] = []
-        var n = 8
-        while n <= maxBytes { sizes.append(n); n *= 4 }
-
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(maxBytes, 8) * P, alignment: 64)
-        let receive = UnsafeMutableRawBufferPointer.allocate(byteCount: max(maxBytes, 8) * P, alignment: 64)
-        defer { buffer.deallocate(); receive.deallocate() }
-        buffer.initializeMemory(as: UInt8.self, repeating: 1)
-        receive.initializeMemory(as: UInt8.self, repeating: 0)
-        var counts = [Int](repeating: 0, count: P), offsets = [Int](repeating: 0, count: P)
-
-        func allReduce(_ bytes: Int) {
-            let floats = buffer.bindMemory(to: Float.self)
-            comm.allReduceSum(UnsafeMutableBufferPointer(rebasing: floats[0..<(bytes / 4)]))
-            // Keep the values finite however many times they are summed.
-            floats[0] = 1
-        }
-        func allToAllV(_ bytes: Int) {
-            for p in 0..<P {
-                counts[p] = p == comm.rank ? 0 : bytes
-                offsets[p] = p * bytes
-            }
-            counts.withUnsafeBufferPointer { c in offsets.withUnsafeBufferPointer { o in
-                comm.allToAllV(send: UnsafeRawBufferPointer(buffer), sendCounts: c, sendOffsets: o,
-                               receive: receive, receiveCounts: c, receiveOffsets: o)
-            } }
-        }
-
-        var points: [CommCalibration.Point] = []
-        for (kind, call) in [(CommCalibration.Kind.allReduce, allReduce), (.allToAllV, allToAllV)] {
-            for bytes in sizes where kind != .allReduce || bytes % 4 == 0 {
-                let seconds = measure(comm) { call(bytes) }
-                points.append(.init(kind: kind, bytes: bytes, seconds: seconds))
-            }
-        }
+        let (sizes, points) = CommBenchmark.measure(comm, maxBytes: maxBytes, secondsPerSize: secondsPerSize)
         let calibration = CommCalibration(name: name, ranks: P, points: points)
         guard comm.isRoot else { return }
         print("bench-comm: \(P) ranks; slowest rank's mean time per call, median of 5 rounds")
@@ -107,26 +74,5 @@ struct BenchCommCommand: ParsableCommand {
                 throw ExitCode(1)
             }
         }
-    }
-
-    /// The slowest rank's mean seconds per call of `body`, median of 5 rounds.
-    /// Every rank makes the same number of calls (the count comes from a max
-    /// all-reduce), so the collectives always match.
-    func measure(_ comm: any Communicator, _ body: () -> Void) -> Double {
-        func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
-        body()  // warm up (connections, pages)
-        comm.barrier()
-        var start = now()
-        for _ in 0..<3 { body() }
-        let perCall = comm.max((now() - start) / 3)
-        let repetitions = max(2, min(100_000, Int(secondsPerSize / 5 / max(perCall, 1e-7))))
-        var rounds: [Double] = []
-        for _ in 0..<5 {
-            comm.barrier()
-            start = now()
-            for _ in 0..<repetitions { body() }
-            rounds.append(comm.max((now() - start) / Double(repetitions)))
-        }
-        return rounds.sorted()[2]
     }
 }

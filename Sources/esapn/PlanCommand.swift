@@ -1,5 +1,5 @@
 // `esapn plan`: how a profiled run would scale across machines (the α–β model
-// of Training/ScalingModel.swift). The compute comes from a run made with
+// of Analysis/ScalingModel.swift). The compute comes from a run made with
 // `esapn train --profile` on this machine; the links from a preset network or
 // from `esapn bench-comm --output FILE`; sgemm's rate on a slice of B/P rows
 // is measured here, now. `--compare` sets measured runs beside the model.

@@ -1,4 +1,4 @@
-// The training run as a library (Training/TrainingRun.swift), with no CLI:
+// The training run as a library (Training/Run/TrainingRun.swift), with no CLI:
 // train → stop → resume gives the uninterrupted run; and a batch whose
 // gradients are not finite stops every rank before anything is stepped.
 import Comm

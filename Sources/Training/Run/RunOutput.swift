@@ -55,9 +55,11 @@ extension StreamTrainer {
 
     /// Every rank's hostname (its first 255 bytes), in rank order (collective).
     public func gatherHostNames() -> [String] {
-        var name = [CChar](repeating: 0, count: 256)
-        _ = gethostname(&name, 255)
-        return comm.allGather(string: String(cString: name), maxBytes: 255)
+        var name = [UInt8](repeating: 0, count: 256)
+        name.withUnsafeMutableBufferPointer { b in
+            b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: 256) { _ = gethostname($0, 255) }
+        }
+        return comm.allGather(string: String(decoding: name.prefix { $0 != 0 }, as: UTF8.self), maxBytes: 255)
     }
 
     private func rankMemory(_ figures: [(figures: RankFigures, rows: [Int])]) -> [RankMemory] {
