@@ -10,7 +10,7 @@
 import Glibc
 #endif
 
-public enum InjectedFault: String, CaseIterable, Codable, Sendable {
+public enum InjectedFault: String, CaseIterable, Sendable {
     case none
     /// ESAPN draws each sampled action from the generator keyed by the ID's
     /// local index at its owner instead of its global ID.

@@ -97,7 +97,7 @@ public final class TrainingRun {
             }
             if let resume = options.resume {
                 let folder = try opened!.resume(from: resume)
-                if comm.rank == 0 && !Self.quiet(options) {
+                if comm.rank == 0 && options.progress != .off {
                     writeToStandardError("esapn: resumed from \(folder) after batch \(opened!.step) of \(opened!.batches)\n")
                 }
             }
@@ -124,8 +124,6 @@ public final class TrainingRun {
     }
 
     deinit { reporter?.close() }
-
-    private static func quiet(_ options: RunOptions) -> Bool { options.progress == .off }
 
     // MARK: - The run
 
