@@ -44,8 +44,8 @@ WIDTH_LINESTYLES = ["-", "--", ":", "-."]  # one per set of candidate widths, wh
 DISPLAY = {"fixed": "FIXED", "darts": "DARTS", "autoemb": "AutoEmb", "esapn": "ESAPN"}
 # Fixed colours per model so a model looks the same in every figure.
 COLOURS = {"fixed": "tab:gray", "darts": "tab:blue", "autoemb": "tab:green", "esapn": "tab:red"}
-BATCHES_HEADER = ["batch", "records", "loss", "accuracy", "sizes_digest"]
-OPTIONAL_LAST_COLUMNS = {"sizes_digest"}  # added later: older run folders lack it
+BATCHES_HEADER = ["batch", "records", "loss", "accuracy", "sizes_digest", "resident_bytes"]
+OPTIONAL_LAST_COLUMNS = {"sizes_digest", "resident_bytes"}  # added later: older run folders lack them
 BY_FREQUENCY_HEADER = ["side", "frequency", "records", "accuracy", "loss", "mean_size"]
 DPI = 120
 
@@ -159,7 +159,7 @@ def read_csv(directory, name, header, parse):
             first = next(reader, None)
             if first is None:
                 raise BadInput(f"{path}: empty; expected the header '{','.join(header)}'")
-            if [c.strip() for c in first] == header[:-1] and header[-1] in OPTIONAL_LAST_COLUMNS:
+            while [c.strip() for c in first] != header and header[-1] in OPTIONAL_LAST_COLUMNS:
                 header = header[:-1]  # a run folder written before that column existed
             if [c.strip() for c in first] != header:
                 raise BadInput(f"{path}: line 1: header is '{','.join(first)}'; expected '{','.join(header)}'")
@@ -191,7 +191,12 @@ def parse_batch(row):
     digest = row.get("sizes_digest", "00000000")
     if len(digest) != 8 or any(c not in "0123456789abcdef" for c in digest):
         raise ValueError(f"sizes_digest is '{digest}'; expected eight hex digits")
-    return (number(row, "batch", int), number(row, "records", int), number(row, "loss"), number(row, "accuracy"))
+    resident = row.get("resident_bytes", "")
+    try:
+        per_rank = [int(x) for x in resident.split()]
+    except ValueError:
+        raise ValueError(f"resident_bytes is '{resident}'; expected each rank's bytes, space-separated") from None
+    return (number(row, "batch", int), number(row, "records", int), number(row, "loss"), number(row, "accuracy"), per_rank)
 
 
 def parse_frequency(row):

@@ -4,9 +4,11 @@
 # of the previous main, and this tree's), then compares batches.csv,
 # by_frequency.csv, final_sizes.csv byte for byte, and results.json without
 # the fields that describe the machine rather than the run (timing, RSS,
-# hosts, the stream's path).
+# hosts, the stream's path). --training-only compares what training decided
+# and scored, leaving out the memory figures (results.json's memory section,
+# batches.csv's resident_bytes column): for a change to how memory is held.
 #
-#   scripts/same-outputs.sh --before OLD_BINARY [--after NEW_BINARY] [--out DIR]
+#   scripts/same-outputs.sh --before OLD_BINARY [--after NEW_BINARY] [--out DIR] [--training-only]
 #                           [--models "fixed esapn darts autoemb"] [--tasks "binary multiclass"] [--ranks "1 2"]
 #
 # Prints one line per run and "N passed, N failed"; exits 1 on any difference.
@@ -14,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 before="" after=".build/release/esapn" out="runs/same-outputs"
-models="fixed esapn darts autoemb" tasks="binary multiclass" ranks="1 2"
+models="fixed esapn darts autoemb" tasks="binary multiclass" ranks="1 2" training_only=0
 while (($#)); do
   case "$1" in
     --before) before="$2"; shift 2 ;;
@@ -23,7 +25,8 @@ while (($#)); do
     --models) models="$2"; shift 2 ;;
     --tasks) tasks="$2"; shift 2 ;;
     --ranks) ranks="$2"; shift 2 ;;
-    *) echo "same-outputs.sh: unknown option '$1' (known: --before --after --out --models --tasks --ranks)" >&2; exit 2 ;;
+    --training-only) training_only=1; shift ;;
+    *) echo "same-outputs.sh: unknown option '$1' (known: --before --after --out --training-only --models --tasks --ranks)" >&2; exit 2 ;;
   esac
 done
 [ -n "$before" ] || { echo "same-outputs.sh: --before OLD_BINARY is required (a build of the version to compare with)" >&2; exit 2; }
@@ -37,10 +40,11 @@ mkdir -p "$out"
 
 # results.json without what describes the machine or the clock.
 filter() {
-  python3 - "$1" <<'PY'
+  python3 - "$1" "$training_only" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 r.pop("throughput", None); r.pop("profile", None)
+if sys.argv[2] == "1": r.pop("memory", None)
 r.get("options", {}).pop("stream_path", None)
 for m in r.get("memory", {}).get("per_rank", []):
     for k in ("host", "rss_anon_bytes", "rss_anon_growth_bytes", "peak_rss_bytes", "resident_growth_bytes"):
@@ -65,9 +69,14 @@ for model in $models; do
       run "$before" "$out/before/$name" "$np" "$model" "$task"
       run "$after" "$out/after/$name" "$np" "$model" "$task"
       differ=()
-      for f in batches.csv by_frequency.csv final_sizes.csv; do
+      for f in by_frequency.csv final_sizes.csv; do
         cmp -s "$out/before/$name/$f" "$out/after/$name/$f" || differ+=("$f")
       done
+      if [ "$training_only" = 1 ]; then
+        cmp -s <(cut -d, -f1-5 "$out/before/$name/batches.csv") <(cut -d, -f1-5 "$out/after/$name/batches.csv") || differ+=("batches.csv")
+      else
+        cmp -s "$out/before/$name/batches.csv" "$out/after/$name/batches.csv" || differ+=("batches.csv")
+      fi
       cmp -s <(filter "$out/before/$name/results.json") <(filter "$out/after/$name/results.json") || differ+=("results.json")
       if ((${#differ[@]})); then
         echo "DIFFERS   $name: ${differ[*]}"; failed=$((failed + 1))

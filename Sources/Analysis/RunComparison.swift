@@ -120,22 +120,28 @@ struct BatchRow {
     var loss: Double
     var accuracy: Double
     var digest: String
+    /// Each rank's resident embedding bytes at the batch's end (empty in run folders written before the column).
+    var residentBytes: [Int]
 
     static func read(_ directory: String) throws -> [BatchRow] {
         let path = URL(fileURLWithPath: directory).appendingPathComponent(ResultFiles.batches).path
         let lines = try csvLines(path)
         let header = ResultFiles.batchesHeader
-        guard lines.first == header else {
+        // Run folders written before resident_bytes existed lack the last column.
+        let older = header.split(separator: ",").dropLast().joined(separator: ",")
+        guard let first = lines.first, first == header || first == older else {
             throw ReportError.malformedResults(path: path, reason: "header is '\(lines.first ?? "")'; expected '\(header)' "
                                                + "(written by an older esapn without sizes_digest? run it again)")
         }
+        let columns = first == header ? 6 : 5
         return try lines.dropFirst().enumerated().map { k, line in
             let f = line.split(separator: ",", omittingEmptySubsequences: false)
-            guard f.count == 5, let records = Int(f[1]), let loss = Double(f[2]), let accuracy = Double(f[3]),
-                  f[4].count == 8, UInt32(f[4], radix: 16) != nil else {
+            let resident = columns == 6 && f.count == 6 ? f[5].split(separator: " ").map { Int($0) } : []
+            guard f.count == columns, let records = Int(f[1]), let loss = Double(f[2]), let accuracy = Double(f[3]),
+                  f[4].count == 8, UInt32(f[4], radix: 16) != nil, resident.allSatisfy({ $0 != nil }) else {
                 throw ReportError.malformedResults(path: path, reason: "line \(k + 2): '\(line)'; expected \(header)")
             }
-            return BatchRow(records: records, loss: loss, accuracy: accuracy, digest: String(f[4]))
+            return BatchRow(records: records, loss: loss, accuracy: accuracy, digest: String(f[4]), residentBytes: resident.map { $0! })
         }
     }
 }

@@ -42,7 +42,9 @@ public struct CheckpointManifest<Config: Codable & Sendable>: Codable, Sendable 
         public init(name: String, bytes: Int, sha256: String) { self.name = name; self.bytes = bytes; self.sha256 = sha256 }
     }
     /// The version of what a checkpoint holds; a reader refuses another.
-    public static var currentFormat: Int { 1 }
+    /// 2: per-ID state saved with each row, and the budget's eviction state
+    /// (recency, evicted IDs, accounting, counts); 1: per-ID state indexed by local ID.
+    public static var currentFormat: Int { 2 }
     public var format = Self.currentFormat
     public var step: Int
     public var ranks: Int
@@ -72,8 +74,9 @@ public struct CheckpointManifest<Config: Codable & Sendable>: Codable, Sendable 
             throw corrupt("\(error)")
         }
         guard manifest.format == currentFormat else {
-            throw CheckpointError("\(path): checkpoint format \(manifest.format); this esapn reads format \(currentFormat) only: "
-                                  + "resume it with the esapn that wrote it, or start the run again")
+            throw CheckpointError("\(path): checkpoint format \(manifest.format); this esapn reads format \(currentFormat) only"
+                                  + (manifest.format < currentFormat ? " (format 2 keeps per-ID state with the rows and the shard budget's eviction state)" : "")
+                                  + ": resume it with the esapn that wrote it, or start the run again")
         }
         guard manifest.step >= 0 else { throw corrupt("step \(manifest.step)") }
         guard manifest.ranks >= 1 && manifest.ranks <= 1 << 20 else { throw corrupt("ranks \(manifest.ranks)") }

@@ -16,7 +16,7 @@ public struct CheckpointContent {
     public var step: Int
     /// Each side's rows, saved as they are (not caught up), under `name.rows.W.…`.
     public var rows: [(name: String, store: RowStore)]
-    /// The rank's own state (per-ID extra and policy state, metrics), after the rows.
+    /// The rank's own totals (metrics), after the rows.
     public var shard: [StateBuffer]
     /// The replicated state (rank 0 writes it).
     public var replicated: [StateBuffer]
@@ -90,21 +90,40 @@ public enum CheckpointWriter {
         }
         for (side, store) in content.rows {
             for (k, w) in store.widths.enumerated() {
-                var locals: [Int32] = [], steps: [Int32] = [], values: [Float] = [], m: [Float] = [], v: [Float] = []
+                var locals: [Int32] = [], steps: [Int32] = [], stamps: [Int32] = [], values: [Float] = [], m: [Float] = [], v: [Float] = []
+                var columns = [[UInt8]](repeating: [], count: store.columns.count)
                 store.forEachRow { local, size, rv, rm, rvv, last in
                     guard size == k else { return }
-                    locals.append(Int32(local)); steps.append(Int32(last))
+                    locals.append(Int32(local)); steps.append(Int32(last)); stamps.append(Int32(store.stamp(of: local)))
                     values += UnsafeBufferPointer(start: rv, count: w)
                     m += UnsafeBufferPointer(start: rm, count: w)
                     v += UnsafeBufferPointer(start: rvv, count: w)
+                    let e = store.entry(of: local)!
+                    for (c, column) in store.columns.enumerated() {
+                        columns[c] += UnsafeRawBufferPointer(start: column.raw(e), count: column.bytesPerID)
+                    }
                 }
                 let prefix = RowTensorNames(side: side, width: w)
                 append(prefix.local, .i32, locals, shape: [locals.count])
                 append(prefix.lastStep, .i32, steps, shape: [steps.count])
+                append(prefix.lastSeen, .i32, stamps, shape: [stamps.count])
                 append(prefix.values, .f32, values, shape: [locals.count, w])
                 append(prefix.m, .f32, m, shape: [locals.count, w])
                 append(prefix.v, .f32, v, shape: [locals.count, w])
+                for (c, column) in store.columns.enumerated() {
+                    append(prefix.column(column.name), SafeTensorsType(rawValue: column.element.rawValue)!, columns[c],
+                           shape: [locals.count, column.width])
+                }
             }
+            // The budget's state: recency (least recent first), evicted IDs, accounting, counts.
+            let names = StoreTensorNames(side: side)
+            append(names.recency, .i32, store.byRecency().map { Int32($0) }, shape: [store.liveIDs])
+            let evicted = store.evictedIDs.map { Int32($0) }
+            append(names.evicted, .i32, evicted, shape: [evicted.count])
+            let accounting = store.accounting.map { Int64($0) }
+            append(names.accounting, .i64, accounting, shape: [accounting.count])
+            let c = store.counts
+            append(names.counts, .f64, [Double(c.evictions), Double(c.refused_enlargements), Double(c.readmissions)], shape: [3])
         }
         return try blob.withUnsafeBytes { raw in
             let rows = rowTensors.map { SafeTensor($0.name, $0.type, shape: $0.shape, data: UnsafeRawBufferPointer(rebasing: raw[$0.range])) }
@@ -119,9 +138,21 @@ struct RowTensorNames {
     init(side: String, width: Int) { prefix = "\(side).rows.\(width)" }
     var local: String { prefix + ".local" }
     var lastStep: String { prefix + ".last_step" }
+    var lastSeen: String { prefix + ".last_seen" }
     var values: String { prefix + ".values" }
     var m: String { prefix + ".adam_m" }
     var v: String { prefix + ".adam_v" }
+    /// A per-ID state column (ESAPN's loss history, soft selection's logits, DARTS' moments).
+    func column(_ name: String) -> String { prefix + "." + name }
+}
+
+/// The tensor names of one side's store-wide state in a shard.
+struct StoreTensorNames {
+    let side: String
+    var recency: String { side + ".recency" }
+    var evicted: String { side + ".evicted" }
+    var accounting: String { side + ".accounting" }
+    var counts: String { side + ".budget_counts" }
 }
 
 extension StateBuffer {

@@ -43,6 +43,8 @@ public final class OwnedRows {
     public private(set) var readStep = 0
     /// Set by the fault seam only (FaultSeam.swift).
     var drawsKeyedByLocalID = false
+    /// The shard's budget, shared with the other side's owner (nil: none).
+    public var budget: ShardBudget?
 
     public init(side: EmbeddingSide, sharding: Sharding, widths: [Int], totalIDs: Int, extraWidth: Int,
                 seed: UInt64, capacity: Int) {
@@ -51,7 +53,7 @@ public final class OwnedRows {
         self.seed = seed
         self.capacity = capacity
         store = RowStore(widths: widths, localCount: sharding.localCount(of: totalIDs))
-        extras = ExtraState(width: extraWidth, localCount: store.localCount)
+        extras = ExtraState(width: extraWidth, store: store)
         maxWidth = widths.max()!
         ownedOf = pool.make(store.localCount, Int32(-1))
         locals = pool.make(capacity, Int32(0))
@@ -74,6 +76,8 @@ public final class OwnedRows {
     // MARK: - What a policy reads
 
     @inline(__always) public func local(_ o: Int) -> Int { Int(locals[o]) }
+    /// Where o's per-ID state lives in the store's columns (valid while its row lives).
+    @inline(__always) public func entry(_ o: Int) -> Int { store.entry(of: Int(locals[o]))! }
     @inline(__always) public func globalID(_ o: Int) -> Int { sharding.global(of: Int(locals[o])) }
     /// The key of o's random draws: its global ID, so that any owner draws the
     /// same numbers (a planted fault keys them by the local index instead).
@@ -85,7 +89,7 @@ public final class OwnedRows {
     /// o's stored row values (its width is `widths[sizeIndex(o)]`).
     @inline(__always) public func row(_ o: Int) -> UnsafePointer<Float> { UnsafePointer(store.row(Int(locals[o])).values) }
     /// o's extra floats (soft selection's logits), which travel with its row.
-    @inline(__always) public func extra(_ o: Int) -> UnsafeMutablePointer<Float> { extras.of(Int(locals[o])) }
+    @inline(__always) public func extra(_ o: Int) -> UnsafeMutablePointer<Float> { extras.of(entry(o)) }
     /// The gradient of o's extra floats, summed over every requester (after `returnGradients`).
     @inline(__always) public func extraGradient(_ o: Int) -> UnsafePointer<Float> {
         UnsafePointer(summedExtraGradients + o * extras.width)
@@ -107,6 +111,16 @@ public final class OwnedRows {
     }
 
     // MARK: - What a policy may do
+
+    /// Whether moving o's row to width index `size` fits the shard's budget without evicting (always without one).
+    @inline(__always)
+    public func fits(_ o: Int, size: Int) -> Bool {
+        guard let budget else { return true }
+        return budget.fits(store.resizeCost(Int(locals[o]), to: size))
+    }
+
+    /// Counts an enlargement the policy wanted and the budget refused.
+    public func refuse(_ o: Int) { store.counts.refused_enlargements += 1 }
 
     /// Moves o's row to width index `size` for good: `fill(old, new)` writes the
     /// new values (through the policy's transform); moments start at zero at `step`.
@@ -130,15 +144,23 @@ public final class OwnedRows {
 
     // MARK: - Rows: creation, catch-up, the optimizer (the trainer's)
 
+    /// Marks the owned rows seen at lookup `stamp` (before either side admits
+    /// new IDs, so that no row of this lookup is evicted to make room).
+    public func touchRows(stamp: Int) {
+        for o in 0..<count { store.touch(Int(locals[o]), stamp: stamp) }
+    }
+
     /// Creates missing rows at width index `initialSize` (N(0, 1), keyed by
-    /// the global ID so any owner draws the same row) and brings existing rows
-    /// up to step `readStep` before they are read.
-    public func prepareRows(initialSize: Int, readStep: Int, optimizer: RowAdam) {
+    /// the global ID so any owner draws the same row; under a budget, after
+    /// evicting the least recently seen rows of earlier lookups as needed) and
+    /// brings existing rows up to step `readStep` before they are read.
+    public func prepareRows(initialSize: Int, readStep: Int, optimizer: RowAdam, stamp: Int = 0) {
         self.readStep = readStep
         for o in 0..<count {
             let local = Int(locals[o])
-            if store.sizeIndex(of: local) == nil {
-                let values = store.create(local, size: initialSize, step: readStep)
+            if store.entry(of: local) == nil {
+                budget?.makeRoom(protecting: stamp) { store.creationCost(local, size: initialSize) }
+                let values = store.create(local, size: initialSize, step: readStep, stamp: stamp)
                 initRow(values: values, width: store.widths[initialSize], seed: seed, id: sharding.global(of: local), side: side)
             } else {
                 catchUp(local, to: readStep, optimizer)
@@ -152,13 +174,13 @@ public final class OwnedRows {
             let local = Int(locals[o])
             let r = store.row(local)
             optimizer.step(values: r.values, m: r.m, v: r.v, grads: summedGradients + gradientOffset[o], width: r.width, step: t)
-            store.lastStep[local] = Int32(t)
+            store.setLastStep(of: local, t)
         }
     }
 
     /// Brings every row this rank owns to step `t` (end of stream, checkpoint).
     public func catchUpAll(optimizer: RowAdam, to t: Int) {
-        for local in 0..<store.localCount where store.sizeIndex(of: local) != nil {
+        for local in 0..<store.indexHigh where store.entry(of: local) != nil {
             catchUp(local, to: t, optimizer)
         }
     }
@@ -166,11 +188,11 @@ public final class OwnedRows {
     /// Brings `local`'s row from its last step to step `t` (catch-up Adam's missed steps).
     @inline(__always)
     private func catchUp(_ local: Int, to t: Int, _ optimizer: RowAdam) {
-        let from = Int(store.lastStep[local])
+        let from = store.lastStep(of: local)
         guard from < t else { return }
         let r = store.row(local)
         optimizer.catchUp(values: r.values, m: r.m, v: r.v, width: r.width, lastStep: from, to: t)
-        store.lastStep[local] = Int32(t)
+        store.setLastStep(of: local, t)
     }
 
     // MARK: - Filled by the exchange
@@ -205,7 +227,7 @@ public final class OwnedRows {
     func answer(entry e: Int) -> (size: Int, row: UnsafePointer<Float>, extra: UnsafePointer<Float>) {
         let o = Int(entryOwned[e])
         let local = Int(locals[o])
-        let extra = UnsafePointer(extras.of(local))
+        let extra = UnsafePointer(extras.of(store.entry(of: local)!))
         if temporarySize[o] >= 0 { return (Int(temporarySize[o]), UnsafePointer(temporaryRows + o * maxWidth), extra) }
         return (store.sizeIndex(of: local)!, UnsafePointer(store.row(local).values), extra)
     }

@@ -17,7 +17,6 @@ public final class ESAPNPolicy: SelectionPolicy {
     let side: EmbeddingSide
     let seed: UInt64
     let sizes: Int
-    /// A bug planted by the contract tests (`.none` otherwise).
     /// Per owned ID of the current batch: size index, action (0 keep, 1 enlarge),
     /// REINFORCE weight, softmax probabilities and dlogits.
     let sizeIndex: UnsafeMutablePointer<Int32>
@@ -25,6 +24,9 @@ public final class ESAPNPolicy: SelectionPolicy {
     let weights: UnsafeMutablePointer<Float>
     let probabilities: UnsafeMutablePointer<Float>
     let dlogits: UnsafeMutablePointer<Float>
+    /// The model stage's wanted enlargements: owned index and margin, in the order they are granted.
+    let grantOrder: UnsafeMutablePointer<Int32>
+    let margins: UnsafeMutablePointer<Float>
 
     /// Registers the policy network's weights in `layout`.
     public static func parameters(side: EmbeddingSide, sizes: Int, state: PolicyState, hidden: Int,
@@ -35,24 +37,27 @@ public final class ESAPNPolicy: SelectionPolicy {
     }
 
     public init(side: EmbeddingSide, parameters: StateNetworkParameters, state: PolicyState, chain: HardSelectionParameters,
-                rewardWindow: Int, localCount: Int, maxBatch: Int, seed: UInt64) {
+                rewardWindow: Int, store: RowStore, maxBatch: Int, seed: UInt64) {
         self.side = side
         self.state = state
         self.chain = chain
         self.seed = seed
         sizes = chain.widths.count
         network = StateNetwork(parameters: parameters, capacity: maxBatch)
-        history = LossHistory(window: rewardWindow, localCount: localCount)
+        history = LossHistory(window: rewardWindow, store: store)
         let n = max(1, maxBatch)
         sizeIndex = .allocate(capacity: n); sizeIndex.initialize(repeating: 0, count: n)
         actions = .allocate(capacity: n); actions.initialize(repeating: 0, count: n)
         weights = .allocate(capacity: n); weights.initialize(repeating: 0, count: n)
         probabilities = .allocate(capacity: 2 * n); probabilities.initialize(repeating: 0, count: 2 * n)
         dlogits = .allocate(capacity: 2 * n); dlogits.initialize(repeating: 0, count: 2 * n)
+        grantOrder = .allocate(capacity: n); grantOrder.initialize(repeating: 0, count: n)
+        margins = .allocate(capacity: n); margins.initialize(repeating: 0, count: n)
     }
 
     deinit {
         sizeIndex.deallocate(); actions.deallocate(); weights.deallocate(); probabilities.deallocate(); dlogits.deallocate()
+        grantOrder.deallocate(); margins.deallocate()
     }
 
     /// The action sampled for owned ID `o` in this batch's policy stage (0 keep, 1 enlarge).
@@ -63,15 +68,12 @@ public final class ESAPNPolicy: SelectionPolicy {
     public var hasValidationStage: Bool { true }
     public var validationNeedsGradients: Bool { false }
     public var readsRecordLosses: Bool { true }
-    public var residentBytes: Int { history.residentBytes }
-    public var stateBuffers: [StateBuffer] { history.stateBuffers }
 
     /// Fills the states of the owned IDs and runs the network (collective).
     func evaluate(_ owned: OwnedRows, context: PolicyContext) {
         let m = owned.count
         let E = network.parameters.extra
         for o in 0..<m {
-            let local = owned.local(o)
             let k = owned.sizeIndex(o)
             sizeIndex[o] = Int32(k)
             network.buckets[o] = Int32(FrequencyBuckets.bucket(owned.frequency(o)))
@@ -82,7 +84,7 @@ public final class ESAPNPolicy: SelectionPolicy {
                 x[k] = 1
                 c = sizes
             }
-            if state.lastLoss { x[c] = history.last(local) }
+            if state.lastLoss { x[c] = history.last(owned.entry(o)) }
         }
         network.forward(states: m, arena: context.policyArena, comm: context.comm)
         for o in 0..<m { softmax(out: probabilities + 2 * o, inp: network.logits + 2 * o, count: 2) }
@@ -98,23 +100,64 @@ public final class ESAPNPolicy: SelectionPolicy {
     // MARK: - Model stage
 
     /// Argmax actions; enlarges rows permanently (the old slot is freed, the
-    /// new row starts with zero moments at `readStep`).
+    /// new row starts with zero moments at `readStep`). Under a shard budget
+    /// the enlargements are granted by margin (logit of enlarging minus logit
+    /// of keeping, largest first; ties in owned order) while they fit; the
+    /// rest are refused and counted.
     public func prepareModel(_ owned: OwnedRows, context: PolicyContext, batch: Int, readStep: Int) {
         evaluate(owned, context: context)
+        var wanted = 0
         for o in 0..<owned.count {
             let k = Int(sizeIndex[o])
             guard k + 1 < sizes, network.logits[2 * o + 1] > network.logits[2 * o] else { continue }
+            grantOrder[wanted] = Int32(o)
+            margins[wanted] = network.logits[2 * o + 1] - network.logits[2 * o]
+            wanted += 1
+        }
+        if owned.budget != nil { sortByMargin(wanted) }
+        for i in 0..<wanted {
+            let o = Int(grantOrder[i]), k = Int(sizeIndex[o])
+            guard owned.fits(o, size: k + 1) else { owned.refuse(o); continue }
             owned.resize(o, to: k + 1, step: readStep) { old, new in
                 enlarge(old, from: k, into: new, arena: context.arena)
             }
         }
     }
 
+    /// Sorts the first n (owned index, margin) pairs by margin, largest first,
+    /// ties by owned index; in place (heapsort), allocating nothing.
+    func sortByMargin(_ n: Int) {
+        @inline(__always) func goesAfter(_ a: Int, _ b: Int) -> Bool {
+            margins[a] < margins[b] || (margins[a] == margins[b] && grantOrder[a] > grantOrder[b])
+        }
+        @inline(__always) func swapAt(_ a: Int, _ b: Int) {
+            let w = margins[a]; margins[a] = margins[b]; margins[b] = w
+            let o = grantOrder[a]; grantOrder[a] = grantOrder[b]; grantOrder[b] = o
+        }
+        func sift(_ start: Int, _ end: Int) {
+            var root = start
+            while 2 * root + 1 < end {
+                var child = 2 * root + 1
+                // The heap's root is the pair that goes last; it is swapped to the end.
+                if child + 1 < end && goesAfter(child + 1, child) { child += 1 }
+                guard goesAfter(child, root) else { return }
+                swapAt(root, child)
+                root = child
+            }
+        }
+        guard n > 1 else { return }
+        for start in stride(from: n / 2 - 1, through: 0, by: -1) { sift(start, n) }
+        for end in stride(from: n - 1, to: 0, by: -1) {
+            swapAt(0, end)
+            sift(0, end)
+        }
+    }
+
     /// Pushes each record's loss into its ID's FIFO, in stream order.
     public func finishModel(_ owned: OwnedRows) {
         owned.forEachRecordValues { o, values, count in
-            let local = owned.local(o)
-            for j in 0..<count { history.push(local, values[j]) }
+            let entry = owned.entry(o)
+            for j in 0..<count { history.push(entry, values[j]) }
         }
     }
 
@@ -144,7 +187,7 @@ public final class ESAPNPolicy: SelectionPolicy {
         let m = owned.count
         weights.update(repeating: 0, count: m)
         owned.forEachRecordValues { o, values, count in
-            guard let baseline = history.mean(owned.local(o)) else { return }
+            guard let baseline = history.mean(owned.entry(o)) else { return }
             var w: Float = 0
             for j in 0..<count { w += baseline - values[j] }
             weights[o] += w

@@ -45,11 +45,10 @@ public protocol SelectionPolicy: AnyObject {
     func prepareModel(_ owned: OwnedRows, context: PolicyContext, batch: Int, readStep: Int)
     /// Model stage, after the update, with the records' losses delivered.
     func finishModel(_ owned: OwnedRows)
-    /// Bytes of per-ID state the policy holds at this owner (for the memory report).
-    var residentBytes: Int { get }
-    /// The per-ID state a checkpoint saves (the policy's dense weights live in the policy arena).
-    var stateBuffers: [StateBuffer] { get }
 }
+// A policy's per-ID state is a set of columns of the store (RowStore.addColumn),
+// registered when the policy is made: it is counted, checkpointed, moved and
+// evicted with the ID's row. Its dense weights live in the policy arena.
 
 /// FIXED: every row 128 wide, nothing to decide.
 public final class FixedPolicy: SelectionPolicy {
@@ -61,6 +60,4 @@ public final class FixedPolicy: SelectionPolicy {
     public func learn(_ owned: OwnedRows, context: PolicyContext, batch: Int) {}
     public func prepareModel(_ owned: OwnedRows, context: PolicyContext, batch: Int, readStep: Int) {}
     public func finishModel(_ owned: OwnedRows) {}
-    public var residentBytes: Int { 0 }
-    public var stateBuffers: [StateBuffer] { [] }
 }

@@ -16,44 +16,30 @@ import Model
 public final class DARTSPolicy: SelectionPolicy {
     let adam: RowAdam
     let K: Int
-    let localCount: Int
-    /// α's Adam moments and the policy step each ID's α was last brought to.
-    let m, v: UnsafeMutablePointer<Float>
-    let lastStep: UnsafeMutablePointer<Int32>
+    /// α's Adam moments and the policy step each ID's α was last brought to
+    /// (per-ID columns of the store; α itself is the IDs' extra state).
+    let m, v, lastStep: IDColumn
 
-    public init(candidates: Int, localCount: Int, learningRate: Double, optimizer: RowOptimizerKind) {
+    public init(candidates: Int, store: RowStore, learningRate: Double, optimizer: RowOptimizerKind) {
         K = candidates
-        self.localCount = localCount
         adam = RowAdam(kind: optimizer, lr: learningRate)
-        let n = max(1, localCount * candidates)
-        m = .allocate(capacity: n); m.initialize(repeating: 0, count: n)
-        v = .allocate(capacity: n); v.initialize(repeating: 0, count: n)
-        lastStep = .allocate(capacity: max(1, localCount)); lastStep.initialize(repeating: 0, count: max(1, localCount))
+        m = store.addColumn("alpha_adam_m", .f32, width: candidates)
+        v = store.addColumn("alpha_adam_v", .f32, width: candidates)
+        lastStep = store.addColumn("alpha_last_step", .i32, width: 1)
     }
-
-    deinit { m.deallocate(); v.deallocate(); lastStep.deallocate() }
 
     public var hasValidationStage: Bool { true }
     public var validationNeedsGradients: Bool { true }
     public var readsRecordLosses: Bool { false }
-    /// α, its two moments, and its last step.
-    public var residentBytes: Int { localCount * (3 * K * 4 + 4) }
-    /// α's moments and last steps (α itself is the IDs' extra state).
-    public var stateBuffers: [StateBuffer] {
-        [StateBuffer("alpha_adam_m", .f32, shape: [max(1, localCount * K)], perID: K, m),
-         StateBuffer("alpha_adam_v", .f32, shape: [max(1, localCount * K)], perID: K, v),
-         StateBuffer("alpha_last_step", .i32, shape: [max(1, localCount)], perID: 1, lastStep)]
-    }
 
     /// Brings the α of the owned IDs to policy step `step` before they are read.
     func catchUp(_ owned: OwnedRows, to step: Int) {
         for o in 0..<owned.count {
-            let local = owned.local(o)
-            let from = Int(lastStep[local])
+            let e = owned.entry(o)
+            let from = Int(lastStep.ints(e).pointee)
             guard from < step else { continue }
-            adam.catchUp(values: owned.extra(o), m: m + local * K, v: v + local * K,
-                         width: K, lastStep: from, to: step)
-            lastStep[local] = Int32(step)
+            adam.catchUp(values: owned.extra(o), m: m.floats(e), v: v.floats(e), width: K, lastStep: from, to: step)
+            lastStep.ints(e).pointee = Int32(step)
         }
     }
 
@@ -64,10 +50,9 @@ public final class DARTSPolicy: SelectionPolicy {
     /// One Adam step (policy step `batch`) on each owned α with the gradient its owner received.
     public func learn(_ owned: OwnedRows, context: PolicyContext, batch: Int) {
         for o in 0..<owned.count {
-            let local = owned.local(o)
-            adam.step(values: owned.extra(o), m: m + local * K, v: v + local * K,
-                      grads: owned.extraGradient(o), width: K, step: batch)
-            lastStep[local] = Int32(batch)
+            let e = owned.entry(o)
+            adam.step(values: owned.extra(o), m: m.floats(e), v: v.floats(e), grads: owned.extraGradient(o), width: K, step: batch)
+            lastStep.ints(e).pointee = Int32(batch)
         }
     }
 
@@ -81,7 +66,6 @@ public final class DARTSPolicy: SelectionPolicy {
 public final class AutoEmbPolicy: SelectionPolicy {
     public let controller: StateNetwork
     let K: Int
-    let localCount: Int
 
     /// Registers the controller's weights in `layout`: state = frequency embedding + current weights (K).
     public static func parameters(side: EmbeddingSide, candidates: Int, hidden: Int,
@@ -90,19 +74,14 @@ public final class AutoEmbPolicy: SelectionPolicy {
                                hidden: hidden, outputs: candidates, layout: &layout)
     }
 
-    public init(parameters: StateNetworkParameters, localCount: Int, maxBatch: Int) {
+    public init(parameters: StateNetworkParameters, maxBatch: Int) {
         controller = StateNetwork(parameters: parameters, capacity: maxBatch)
         K = parameters.extra
-        self.localCount = localCount
     }
 
     public var hasValidationStage: Bool { true }
     public var validationNeedsGradients: Bool { true }
     public var readsRecordLosses: Bool { false }
-    /// The current weights' logits of every ID.
-    public var residentBytes: Int { localCount * K * 4 }
-    /// Nothing beyond the IDs' extra state and the controller's weights.
-    public var stateBuffers: [StateBuffer] { [] }
 
     /// Runs the controller on the owned IDs and stores its logits as their
     /// current weights, which the requesters receive (collective).

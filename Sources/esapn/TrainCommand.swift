@@ -94,6 +94,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Memory each rank may use, in GiB (default: the host's available memory shared by its ranks). The run is refused at once if its estimate is larger.")
     var memoryLimit: Double?
 
+    @Option(help: "Resident embedding bytes each shard may hold, in MiB (rows, moments, per-ID state, index; with --deterministic, each logical rank). New IDs evict the least recently seen rows; ESAPN's enlargements are granted by margin while they fit (docs/budget.md).")
+    var shardBudget: Double?
+
     @Option(help: "Write checkpoints into this folder (checkpoint-SSSSSSSS subfolders; see --checkpoint-every).")
     var checkpointDir: String?
 
@@ -143,6 +146,7 @@ struct TrainCommand: ParsableCommand {
             c.rewardWindow = rewardWindow
             c.policyHidden = policyHidden
             c.memoryLimit = try memoryLimit.map { try TrainConfig.memoryLimit(gib: $0) }
+            c.shardBudget = try shardBudget.map { try TrainConfig.shardBudget(mib: $0) }
             c.policyState = try TrainConfig.policyState(policyState)
             var o = RunOptions(data: data, output: output)
             o.checkpointDirectory = checkpointDir

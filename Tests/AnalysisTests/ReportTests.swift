@@ -78,7 +78,7 @@ enum FakeRuns {
             let loss = (multiclass ? 1.6 - 0.45 * progress : 0.25 - 0.07 * progress) - boost / 2
                 + 0.01 * sin(Double(b) * 1.7)
             let accuracy = (multiclass ? 0.35 + 0.15 * progress : 0.6 + 0.12 * progress) + boost
-            csv += "\(b),500,\(loss),\(accuracy),0000abcd\n"
+            csv += "\(b),500,\(loss),\(accuracy),0000abcd,\(40_000 + 10 * b)\n"
         }
         try csv.write(to: directory.appendingPathComponent(ResultFiles.batches), atomically: true, encoding: .utf8)
 

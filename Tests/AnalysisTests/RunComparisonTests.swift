@@ -16,7 +16,7 @@ final class RunComparisonTests: XCTestCase {
         let url = root.appendingPathComponent(name)
         try FakeRuns.write(FakeRuns.results(model: "esapn", task: "binary", seed: seed, accuracy: testAccuracy), to: url)
         var csv = ResultFiles.batchesHeader + "\n"
-        for (b, row) in batches.enumerated() { csv += "\(b),500,\(row.0),\(Double(row.1) / 500),\(row.2)\n" }
+        for (b, row) in batches.enumerated() { csv += "\(b),500,\(row.0),\(Double(row.1) / 500),\(row.2),1000 1000\n" }
         try csv.write(to: url.appendingPathComponent(ResultFiles.batches), atomically: true, encoding: .utf8)
         if let sizes {
             csv = ResultFiles.finalSizesHeader + "\n"

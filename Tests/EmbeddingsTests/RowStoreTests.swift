@@ -1,14 +1,15 @@
-// RowStore: rows at their own width in per-width slabs with free lists; the
-// memory it reports must be exact, since Table 2 and the memory report are
-// built from it.
+// RowStore: rows at their own width in packed per-width slabs, one entry per
+// live ID with its per-ID state, 4 bytes of index per ID; the memory it
+// reports must be exact, since Table 2, the memory report and the shard
+// budget are built from it.
 import Embeddings
 import Random
 import TestSupport
 import XCTest
 
 final class RowStoreTests: XCTestCase {
-    /// Bytes of the per-ID index: width index (1) + slot (4) + last step (4).
-    static let indexBytesPerID = 9
+    /// Bytes of the index per ID, of an entry (7 Int32 fields) and of a slot beyond its floats (its owner).
+    static let indexBytesPerID = 4, entryBytes = 28, slotOwnerBytes = 4
 
     func testCreateResizeAndFreedSlotReuseWithoutGrowth() {
         let store = RowStore(widths: [2, 4, 8], localCount: 10)
@@ -19,7 +20,7 @@ final class RowStoreTests: XCTestCase {
         var row = store.row(0)
         XCTAssertEqual(row.width, 2)
         XCTAssertEqual(store.sizeIndex(of: 0), 0)
-        XCTAssertEqual(store.lastStep[0], 3)
+        XCTAssertEqual(store.lastStep(of: 0), 3)
         XCTAssertEqual(row.values, a)
         // Dirty the moments: a later row in this slot must not inherit them.
         row.m[0] = 7; row.m[1] = 7; row.v[0] = 9; row.v[1] = 9
@@ -32,19 +33,20 @@ final class RowStoreTests: XCTestCase {
         row = store.row(0)
         XCTAssertEqual(row.width, 8)
         XCTAssertEqual(store.sizeIndex(of: 0), 2)
-        XCTAssertEqual(store.lastStep[0], 5)
+        XCTAssertEqual(store.lastStep(of: 0), 5)
         XCTAssertEqual((0..<8).map { row.values[$0] }, (0..<8).map { [1.5, -2][$0 % 2] * Float($0 + 1) })
         XCTAssertEqual((0..<8).map { row.m[$0] }, [Float](repeating: 0, count: 8), "moments start at zero after a resize")
         XCTAssertEqual((0..<8).map { row.v[$0] }, [Float](repeating: 0, count: 8), "moments start at zero after a resize")
         XCTAssertEqual(store.memory.rowsBySize, [0, 0, 1])
         XCTAssertEqual(store.memory.valueFloats, 8)
 
-        // The freed width-2 slot is taken again by the next width-2 row: no growth.
+        // The freed width-2 slot is taken again by the next width-2 row: no growth but the new ID's entry.
         let before = store.memory
         let b = store.create(1, size: 0, step: 6)
         XCTAssertEqual(b, oldSlot, "a freed slot is reused")
-        XCTAssertEqual(store.memory.reservedBytes, before.reservedBytes, "reusing a slot allocates nothing")
-        XCTAssertEqual(store.memory.residentBytes, before.residentBytes, "a freed slot stays touched: reusing it adds nothing")
+        XCTAssertEqual(store.memory.reservedBytes, before.reservedBytes, "reusing a slot maps nothing")
+        XCTAssertEqual(store.memory.residentBytes, before.residentBytes + Self.entryBytes + Self.indexBytesPerID,
+                       "a freed slot stays touched (no budget: no trim); the new ID adds its entry and index")
         let reused = store.row(1)
         XCTAssertEqual([reused.m[0], reused.m[1], reused.v[0], reused.v[1]], [0, 0, 0, 0],
                        "moments are zeroed when a freed slot is handed out again")
@@ -53,49 +55,154 @@ final class RowStoreTests: XCTestCase {
         XCTAssertEqual(afterFirst.rowsBySize, [1, 0, 0])
     }
 
-    func testReserveSizesTheSlabOnceAndCreatingWithinItDoesNotGrow() {
-        let store = RowStore(widths: [4, 16], localCount: 1000)
-        store.reserve(rows: 1000, size: 0)
-        let reserved = store.memory.reservedBytes
-        // Width 4: one chunk of 1024 rows (values, m, v); chunk tables of 1 and 4 entries; the index.
-        XCTAssertEqual(reserved, 1024 * 4 * 12 + (1 + 4) * 8 + 1000 * Self.indexBytesPerID)
-        // Nothing touched yet but the index and the one chunk-table entry.
-        XCTAssertEqual(store.memory.residentBytes, 8 + 1000 * Self.indexBytesPerID)
-        var rows: [UnsafeMutablePointer<Float>] = []
-        for local in 0..<1000 {
+    /// Rows are packed: freeing a row moves the slab's last row into its slot
+    /// (values and moments), and every other row keeps its own.
+    func testFreeingARowMovesTheLastRowIntoItsSlot() {
+        let store = RowStore(widths: [4, 8], localCount: 10)
+        for local in 0..<5 {
             let v = store.create(local, size: 0, step: 0)
-            for j in 0..<4 { v[j] = Float(local * 4 + j) }
-            rows.append(v)
+            for j in 0..<4 { v[j] = Float(10 * local + j) }
+            store.row(local).m[0] = Float(local)
         }
-        XCTAssertEqual(store.memory.reservedBytes, reserved, "rows within the reservation allocate nothing")
-        XCTAssertEqual(store.memory.residentBytes, 1000 * 4 * 12 + 8 + 1000 * Self.indexBytesPerID,
-                       "resident: the 1000 slots touched, not the 1024 reserved")
-        XCTAssertEqual(Set(rows).count, 1000, "every row has its own slot")
-        for local in stride(from: 0, to: 1000, by: 37) {
-            XCTAssertEqual(store.row(local).values, rows[local], "rows did not move")
-            XCTAssertEqual(store.row(local).values[3], Float(local * 4 + 3))
+        store.resize(1, to: 1, step: 1) { old, new in for j in 0..<8 { new[j] = old[j % 4] } }
+        XCTAssertEqual(store.row(4).values, store.row(0).values + 3 * 4, "the last row moved into the freed slot 1")
+        for local in [0, 2, 3, 4] {
+            XCTAssertEqual((0..<4).map { store.row(local).values[$0] }, (0..<4).map { Float(10 * local + $0) }, "row \(local)")
+            XCTAssertEqual(store.row(local).m[0], Float(local), "row \(local)'s moments moved with it")
         }
-        store.reserve(rows: 10, size: 0)
-        XCTAssertEqual(store.memory.reservedBytes, reserved, "reserving less than held changes nothing")
+        XCTAssertEqual((0..<8).map { store.row(1).values[$0] }, (0..<8).map { Float(10 + $0 % 4) })
+        store.evict(3)
+        XCTAssertNil(store.sizeIndex(of: 3))
+        XCTAssertTrue(store.wasEvicted(3))
+        XCTAssertEqual(store.counts.evictions, 1)
+        XCTAssertEqual(store.evictedIDs, [3])
+        _ = store.create(3, size: 0, step: 2)
+        XCTAssertEqual(store.counts.readmissions, 1, "an evicted ID that comes back is a re-admission")
+        XCTAssertEqual(store.seenIDs, 5)
     }
 
-    /// A random sequence of create / resize / reserve against a naive model of
-    /// slabs (high-water mark, free list, chunks of ~4096 floats added one at a
-    /// time, or up to the reservation): rows per width, value floats, resident bytes and index
-    /// bytes are exact after every operation, and every row keeps its values
-    /// and moments across slab growth.
+    /// Per-ID state columns are zero for every new row (a re-admitted or reused entry included) and move with nothing.
+    func testColumnsAreZeroedWhenAnEntryIsTakenAgain() {
+        let store = RowStore(widths: [2], localCount: 4)
+        let column = store.addColumn("state", .f32, width: 3)
+        _ = store.create(0, size: 0, step: 0)
+        let e = store.entry(of: 0)!
+        column.floats(e).update(repeating: 5, count: 3)
+        store.evict(0)
+        _ = store.create(2, size: 0, step: 0)
+        XCTAssertEqual(store.entry(of: 2), e, "the freed entry is taken again")
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: column.floats(e), count: 3)), [0, 0, 0])
+        XCTAssertEqual(store.memory.entryBytes, Self.entryBytes + 12)
+    }
+
+    /// Recency: touching makes a row the most recently seen; the order a checkpoint saves is restored.
+    func testRecencyOrder() {
+        let store = RowStore(widths: [2], localCount: 6)
+        for local in [4, 1, 3, 0] { _ = store.create(local, size: 0, step: 0, stamp: 1) }
+        XCTAssertEqual(store.byRecency(), [4, 1, 3, 0])
+        store.touch(1, stamp: 3)
+        store.touch(4, stamp: 3)
+        XCTAssertEqual(store.byRecency(), [3, 0, 1, 4])
+        XCTAssertEqual(store.coldestRow?.local, 3)
+        XCTAssertEqual(store.coldestRow?.stamp, 1)
+        store.evict(0)
+        XCTAssertEqual(store.byRecency(), [3, 1, 4])
+        store.setRecency([4, 3, 1])
+        XCTAssertEqual(store.byRecency(), [4, 3, 1])
+        XCTAssertEqual(store.coldestRow?.local, 4)
+    }
+
+    /// The budget: admission evicts the least recently seen rows of either
+    /// side, never one seen at the current stamp; enlargements fit without
+    /// evicting and keep room for unseen IDs; the end of a batch evicts until
+    /// it holds; freed slots are trimmed so resident bytes are live bytes.
+    func testShardBudgetEvictsTheColdestAndHolds() {
+        let users = RowStore(widths: [2, 8], localCount: 100), items = RowStore(widths: [2, 8], localCount: 100)
+        let slot2 = 3 * 2 * 4 + Self.slotOwnerBytes, slot8 = 3 * 8 * 4 + Self.slotOwnerBytes
+        let perID = slot2 + Self.entryBytes
+        // Room for the index of both sides and 10 IDs at width 2.
+        let limit = 2 * 100 * Self.indexBytesPerID + 10 * perID
+        let budget = ShardBudget(limit: limit, stores: [users, items])
+        func admit(_ store: RowStore, _ local: Int, stamp: Int) {
+            XCTAssertTrue(budget.makeRoom(protecting: stamp) { store.creationCost(local, size: 0) })
+            _ = store.create(local, size: 0, step: 0, stamp: stamp)
+        }
+        // Index the whole side once, so its growth does not blur the counts below.
+        admit(users, 99, stamp: 0); admit(items, 99, stamp: 0)
+        for local in 0..<4 { admit(users, local, stamp: 1) }
+        for local in 0..<4 { admit(items, local, stamp: 2) }
+        XCTAssertEqual(budget.resident, limit, "ten IDs at width 2 and both indexes: exactly the budget")
+        XCTAssertEqual(users.counts.evictions + items.counts.evictions, 0)
+        users.touch(0, stamp: 3)
+        admit(items, 50, stamp: 3)
+        XCTAssertEqual(users.evictedIDs, [99], "the least recently seen row goes first, of either side")
+        admit(users, 50, stamp: 3)
+        XCTAssertEqual(items.evictedIDs, [99])
+        admit(users, 51, stamp: 3)
+        XCTAssertEqual(users.evictedIDs, [1, 99], "then the coldest of stamp 1; user 0 was seen at 3")
+        XCTAssertLessThanOrEqual(budget.resident, limit)
+        // Everything seen at stamp 9: nothing can be evicted for it.
+        for store in [users, items] { for local in store.byRecency() { store.touch(local, stamp: 9) } }
+        XCTAssertFalse(budget.makeRoom(protecting: 9) { users.creationCost(60, size: 0) })
+        // An enlargement does not evict: it fits or it does not.
+        XCTAssertFalse(budget.fits(users.resizeCost(0, to: 1)), "no room for a width-8 row")
+        XCTAssertEqual(users.resizeCost(0, to: 1), slot8 - slot2, "with trimming, the old slot's bytes come back")
+        // Over the budget (a batch's own rows), the end of the batch evicts the least recently seen until it holds.
+        _ = users.create(60, size: 0, step: 0, stamp: 9)
+        users.resize(60, to: 1, step: 0) { _, _ in }
+        XCTAssertGreaterThan(budget.resident, limit)
+        let evicted = budget.enforce()
+        XCTAssertGreaterThan(evicted, 0)
+        XCTAssertLessThanOrEqual(budget.resident, limit)
+        XCTAssertEqual(budget.resident, users.memory.residentBytes + items.memory.residentBytes)
+        let m = users.memory
+        XCTAssertEqual(m.residentBytes, m.indexBytes + m.entryBytes + m.rowsBySize[0] * slot2 + m.rowsBySize[1] * slot8,
+                       "trimmed: resident bytes are the live rows, entries and index")
+    }
+
+    /// The room kept for unseen IDs: at most half the budget, and a budget that
+    /// holds every ID at the smallest width refuses enlargements before it would evict.
+    func testEnlargementsKeepRoomForUnseenIDs() {
+        let store = RowStore(widths: [2, 64], localCount: 10)
+        let perID = 3 * 2 * 4 + Self.slotOwnerBytes + Self.entryBytes
+        // Room for every ID at width 2 and 100 bytes: the unseen IDs' room is more than half of it.
+        let budget = ShardBudget(limit: 10 * (perID + Self.indexBytesPerID) + 100, stores: [store])
+        XCTAssertEqual(budget.reserve, budget.limit / 2, "the room kept is at most half the budget")
+        let roomy = ShardBudget(limit: 100 * (perID + Self.indexBytesPerID), stores: [store])
+        XCTAssertEqual(roomy.reserve, 10 * perID + 10 * Self.indexBytesPerID, "every unseen ID at width 2 and the index")
+        _ = store.create(9, size: 0, step: 0)
+        XCTAssertEqual(roomy.reserve, 9 * perID, "nine IDs unseen, the index covered")
+        // An enlargement fits exactly when the resident bytes, its cost and the room kept are within the limit.
+        let cost = store.resizeCost(9, to: 1)
+        XCTAssertEqual(cost, 3 * 64 * 4 - 3 * 2 * 4)
+        let exact = store.residentBytes + cost + 9 * perID
+        XCTAssertTrue(ShardBudget(limit: exact, stores: [store]).fits(cost))
+        XCTAssertFalse(ShardBudget(limit: exact - 1, stores: [store]).fits(cost), "one byte short of the unseen IDs' room")
+    }
+
+    /// A random sequence of create / resize / evict, with and without
+    /// trimming, against a naive model (packed slabs with a touched high-water,
+    /// entries reused from a free list, the index up to the largest ID): rows
+    /// per width, value floats and every part of the resident bytes are exact
+    /// after every operation, and every row keeps its values and moments.
     func testMemoryAccountingMatchesANaiveModelOverRandomOperations() {
+        for trimming in [false, true] { randomOperations(trimming: trimming) }
+    }
+
+    func randomOperations(trimming: Bool) {
         let widths = [2, 4, 8, 16, 64, 128]
         let localCount = 900
         let store = RowStore(widths: widths, localCount: localCount)
+        let column = store.addColumn("history", .f32, width: 5)
+        if trimming { _ = ShardBudget(limit: .max, stores: [store]) }
         var rng = RandomStream(seed: 11, purpose: .test)
 
-        struct SlabModel { var used = 0, free = 0, live = 0, chunks = 0 }
+        struct SlabModel { var live = 0, touched = 0 }
         var slabs = [SlabModel](repeating: SlabModel(), count: widths.count)
-        let rowsPerChunk = widths.map { max(1, 4096 / $0) }
-        let maxChunks = rowsPerChunk.map { (localCount + $0 - 1) / $0 }
         var size = [Int?](repeating: nil, count: localCount)
         var version = [Int](repeating: 0, count: localCount)
+        var live = 0, entryHigh = 0, indexHigh = 0
+        let entryBytes = Self.entryBytes + 5 * 4
 
         /// The content a row must hold: a function of its ID, version and element.
         func value(_ local: Int, _ version: Int, _ j: Int) -> Float { Float(local) + Float(version) * 0.25 + Float(j) * 1e-3 }
@@ -106,59 +213,56 @@ final class RowStoreTests: XCTestCase {
                 r.m[j] = -value(local, version[local], j)
                 r.v[j] = value(local, version[local], j) + 1
             }
+            column.floats(store.entry(of: local)!)[0] = value(local, version[local], 0)
         }
-        func take(_ s: Int) {
-            if slabs[s].free > 0 {
-                slabs[s].free -= 1
-            } else {
-                if slabs[s].used == slabs[s].chunks * rowsPerChunk[s] { slabs[s].chunks += 1 }
-                slabs[s].used += 1
-            }
-            slabs[s].live += 1
-        }
+        func take(_ s: Int) { slabs[s].live += 1; slabs[s].touched = max(slabs[s].touched, slabs[s].live) }
+        func give(_ s: Int) { slabs[s].live -= 1; if trimming { slabs[s].touched = slabs[s].live } }
         func checkMemory(_ step: Int, file: StaticString = #filePath, line: UInt = #line) {
             let m = store.memory
             XCTAssertEqual(m.widths, widths)
             XCTAssertEqual(m.rowsBySize, slabs.map(\.live), "rows by size after operation \(step)", file: file, line: line)
             XCTAssertEqual(m.valueFloats, zip(slabs, widths).reduce(0) { $0 + $1.0.live * $1.1 },
                            "value floats after operation \(step)", file: file, line: line)
-            let index = localCount * Self.indexBytesPerID
-            XCTAssertEqual(m.indexBytes, index, file: file, line: line)
-            // Reserved, per slab: its chunks' rows × width × (values, m, v) floats + its chunk table (8 bytes a
-            // chunk it may hold). Resident: the slots up to the high-water mark + the chunk-table entries in use.
-            var slabBytes = 0, touchedBytes = 0
-            for s in 0..<widths.count {
-                slabBytes += slabs[s].chunks * rowsPerChunk[s] * widths[s] * 12 + maxChunks[s] * 8
-                touchedBytes += slabs[s].used * widths[s] * 12 + slabs[s].chunks * 8
-            }
-            XCTAssertEqual(m.reservedBytes, index + slabBytes, "reserved bytes after operation \(step)", file: file, line: line)
-            XCTAssertEqual(m.residentBytes, index + touchedBytes, "resident bytes after operation \(step)", file: file, line: line)
+            XCTAssertEqual(m.indexBytes, indexHigh * Self.indexBytesPerID, file: file, line: line)
+            XCTAssertEqual(m.entryBytes, entryHigh * entryBytes, "entries after operation \(step)", file: file, line: line)
+            let touched = zip(slabs, widths).reduce(0) { $0 + $1.0.touched * ($1.1 * 12 + Self.slotOwnerBytes) }
+            XCTAssertEqual(m.residentBytes, m.indexBytes + m.entryBytes + touched, "resident bytes after operation \(step)",
+                           file: file, line: line)
+            XCTAssertEqual(store.residentBytes, m.residentBytes)
         }
 
         var operations = 0
         while operations < 4000 {
             operations += 1
             let roll = rng.below(100)
-            if roll < 2 {
-                let s = rng.below(widths.count), rows = rng.below(1200)
-                store.reserve(rows: rows, size: s)
-                let wanted = (min(rows, maxChunks[s] * rowsPerChunk[s]) + rowsPerChunk[s] - 1) / rowsPerChunk[s]
-                slabs[s].chunks = max(slabs[s].chunks, wanted)
-            } else if roll < 50, let local = (0..<20).lazy.map({ _ in rng.below(localCount) }).first(where: { size[$0] == nil }) {
+            if roll < 45, let local = (0..<20).lazy.map({ _ in rng.below(localCount) }).first(where: { size[$0] == nil }) {
                 let s = rng.below(widths.count)
+                let cost = store.creationCost(local, size: s)
+                let before = store.residentBytes
                 _ = store.create(local, size: s, step: operations)
+                XCTAssertEqual(store.residentBytes - before, cost, "the creation cost is what creating adds")
                 take(s)
+                if live == entryHigh { entryHigh += 1 }
+                live += 1
+                indexHigh = max(indexHigh, local + 1)
                 size[local] = s
                 version[local] += 1
                 let r = store.row(local)
                 XCTAssertEqual((0..<r.width).map { r.m[$0] }, [Float](repeating: 0, count: r.width), "fresh moments")
                 XCTAssertEqual((0..<r.width).map { r.v[$0] }, [Float](repeating: 0, count: r.width), "fresh moments")
+                XCTAssertEqual(column.floats(store.entry(of: local)!)[1], 0, "fresh per-ID state")
                 fill(local)
+            } else if roll < 60, let local = (0..<20).lazy.map({ _ in rng.below(localCount) }).first(where: { size[$0] != nil }) {
+                store.evict(local)
+                give(size[local]!)
+                live -= 1
+                size[local] = nil
             } else if let local = (0..<20).lazy.map({ _ in rng.below(localCount) }).first(where: { size[$0] != nil }) {
                 let from = size[local]!
                 var to = rng.below(widths.count - 1)
                 if to >= from { to += 1 }
                 let oldVersion = version[local]
+                let cost = store.resizeCost(local, to: to), before = store.residentBytes
                 store.resize(local, to: to, step: operations) { old, new in
                     // The old row is intact when `fill` runs.
                     for j in 0..<widths[from] where old[j] != value(local, oldVersion, j) {
@@ -166,21 +270,21 @@ final class RowStoreTests: XCTestCase {
                         break
                     }
                 }
+                if trimming { XCTAssertEqual(store.residentBytes - before, cost, "the resize cost is what resizing adds") }
                 let r = store.row(local)
                 XCTAssertEqual((0..<r.width).map { r.m[$0] }, [Float](repeating: 0, count: r.width), "moments after resize")
+                XCTAssertEqual(column.floats(store.entry(of: local)!)[0], value(local, oldVersion, 0), "per-ID state stays")
                 take(to)
-                slabs[from].free += 1
-                slabs[from].live -= 1
+                give(from)
                 size[local] = to
                 version[local] += 1
                 fill(local)
-                XCTAssertEqual(store.lastStep[local], Int32(operations))
+                XCTAssertEqual(store.lastStep(of: local), operations)
             }
             if operations % 97 == 0 || operations == 4000 { checkMemory(operations) }
         }
-        XCTAssertGreaterThan(slabs.map(\.chunks).max()!, 1, "the sequence made some slab grow")
 
-        // Every row: its width and its values and moments, across all the growth above.
+        // Every row: its width and its values and moments, across all the moves above.
         var slots = Set<UnsafeMutablePointer<Float>>()
         for local in 0..<localCount {
             XCTAssertEqual(store.sizeIndex(of: local), size[local], "size of \(local)")
@@ -189,6 +293,7 @@ final class RowStoreTests: XCTestCase {
             XCTAssertEqual(r.width, widths[s])
             XCTAssertEqual(store.width(of: local), widths[s])
             slots.insert(r.values)
+            XCTAssertEqual(column.floats(store.entry(of: local)!)[0], value(local, version[local], 0))
             for j in 0..<r.width where r.values[j] != value(local, version[local], j)
                 || r.m[j] != -value(local, version[local], j) || r.v[j] != value(local, version[local], j) + 1 {
                 XCTFail("row \(local) element \(j): values or moments changed")
@@ -196,6 +301,7 @@ final class RowStoreTests: XCTestCase {
             }
         }
         XCTAssertEqual(slots.count, size.compactMap { $0 }.count, "live rows occupy distinct slots")
+        XCTAssertEqual(store.liveIDs, live)
     }
 
     func testMemoryOfTwoStoresAdds() {
@@ -205,6 +311,7 @@ final class RowStoreTests: XCTestCase {
         XCTAssertEqual(sum.rowsBySize, [1, 2])
         XCTAssertEqual(sum.valueFloats, 2 + 8 + 8)
         XCTAssertEqual(sum.residentBytes, a.memory.residentBytes + b.memory.residentBytes)
-        XCTAssertEqual(sum.indexBytes, (5 + 3) * Self.indexBytesPerID)
+        XCTAssertEqual(sum.indexBytes, (2 + 3) * Self.indexBytesPerID, "the index up to the largest ID seen")
+        XCTAssertEqual(sum.entryBytes, 3 * Self.entryBytes)
     }
 }

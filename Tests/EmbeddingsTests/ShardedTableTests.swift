@@ -124,7 +124,7 @@ final class ShardedTableTests: XCTestCase {
             let id = Int(t.received.globalID(d))
             let expected = Self.adamByHand(before[d], gradients: [gradients[d]])
             assertClose(Self.stored(t, local: id), expected, rtol: 0, atol: 1e-6, "row \(id) after one step")
-            XCTAssertEqual(t.store.lastStep[id], 1)
+            XCTAssertEqual(t.store.lastStep(of: id), 1)
             let moved = zip(Self.stored(t, local: id), before[d]).map { abs($0 - $1) }
             XCTAssert(moved.allSatisfy { abs($0 - Float(Self.lr)) < 1e-5 }, "Adam's first step moves each element by lr once: \(moved)")
         }
@@ -229,7 +229,7 @@ final class ShardedTableTests: XCTestCase {
             for local in 0..<t.store.localCount where t.store.sizeIndex(of: local) != nil {
                 let id = t.sharding.global(of: local)
                 mine.finalRows[id] = Self.stored(t, local: local)
-                mine.finalStep[id] = t.store.lastStep[local]
+                mine.finalStep[id] = Int32(t.store.lastStep(of: local))
             }
             results.update { $0[r] = mine }
         }

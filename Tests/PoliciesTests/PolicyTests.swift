@@ -25,18 +25,18 @@ final class PolicyTests: XCTestCase {
         init(frequencies: [UInt32], seed: UInt64 = 3) {
             owned = OwnedRows(side: .user, sharding: Sharding(rank: 0, ranks: 1), widths: widths,
                               totalIDs: frequencies.count, extraWidth: 0, seed: seed, capacity: frequencies.count)
-            owned.receiveLocally(requests: frequencies.enumerated().map { ($0.offset, $0.element) }, optimizer: RowAdam(lr: 1e-3))
             var layout = ParameterLayout(), policyLayout = ParameterLayout()
             chain = HardSelectionParameters(side: .user, widths: widths, layout: &layout)
             let network = ESAPNPolicy.parameters(side: .user, sizes: widths.count, state: PolicyState(), hidden: 16,
                                                  layout: &policyLayout)
             policy = ESAPNPolicy(side: .user, parameters: network, state: PolicyState(), chain: chain, rewardWindow: window,
-                                 localCount: frequencies.count, maxBatch: frequencies.count, seed: seed)
+                                 store: owned.store, maxBatch: frequencies.count, seed: seed)
+            owned.receiveLocally(requests: frequencies.enumerated().map { ($0.offset, $0.element) }, optimizer: RowAdam(lr: 1e-3))
             policyArena = ParameterArena(layout: policyLayout, seed: seed)
             context = PolicyContext(arena: ParameterArena(layout: layout, seed: seed), policyArena: policyArena,
                                     comm: LocalCommunicator())
             // Every ID's baseline: the mean of its last T losses, 1.
-            for local in 0..<frequencies.count { for _ in 0..<window { policy.history.push(local, 1) } }
+            for o in 0..<owned.count { for _ in 0..<window { policy.history.push(owned.entry(o), 1) } }
         }
 
         /// One policy stage at `batch`: sample, then learn from `reward(o, action)`
@@ -108,8 +108,8 @@ final class PolicyTests: XCTestCase {
     func testDARTSStepsEachIDsWeightsAgainstTheirGradient() {
         let owned = OwnedRows(side: .item, sharding: Sharding(rank: 0, ranks: 1), widths: [14], totalIDs: 3, extraWidth: 3,
                               seed: 1, capacity: 3)
+        let policy = DARTSPolicy(candidates: 3, store: owned.store, learningRate: 0.01, optimizer: .catchUpAdam)
         owned.receiveLocally(requests: [(0, 1), (2, 1)], optimizer: RowAdam(lr: 1e-3))
-        let policy = DARTSPolicy(candidates: 3, localCount: 3, learningRate: 0.01, optimizer: .catchUpAdam)
         let context = PolicyContext(arena: ParameterArena(layout: ParameterLayout(), seed: 1),
                                     policyArena: ParameterArena(layout: ParameterLayout(), seed: 1), comm: LocalCommunicator())
         policy.prepareValidation(owned, context: context, batch: 1)
@@ -131,7 +131,7 @@ final class PolicyTests: XCTestCase {
         owned.receiveLocally(requests: [(3, 10), (1, 2), (0, 500)], optimizer: RowAdam(lr: 1e-3))
         var policyLayout = ParameterLayout()
         let parameters = AutoEmbPolicy.parameters(side: .item, candidates: 3, hidden: 8, layout: &policyLayout)
-        let policy = AutoEmbPolicy(parameters: parameters, localCount: 4, maxBatch: 4)
+        let policy = AutoEmbPolicy(parameters: parameters, maxBatch: 4)
         let context = PolicyContext(arena: ParameterArena(layout: ParameterLayout(), seed: 2),
                                     policyArena: ParameterArena(layout: policyLayout, seed: 2), comm: LocalCommunicator())
         policy.prepareModel(owned, context: context, batch: 1, readStep: 0)
@@ -145,7 +145,10 @@ final class PolicyTests: XCTestCase {
     /// The ring of the last T losses across many wrap-arounds (the count folds back below 2T).
     func testLossHistoryAcrossItsWrapAround() {
         let T = 3
-        let history = LossHistory(window: T, localCount: 2)
+        let store = RowStore(widths: [2], localCount: 2)
+        let history = LossHistory(window: T, store: store)
+        _ = store.create(0, size: 0, step: 0)
+        _ = store.create(1, size: 0, step: 0)
         XCTAssertNil(history.mean(0), "no loss pushed: no baseline")
         XCTAssertEqual(history.last(0), 0)
         history.push(0, 4)

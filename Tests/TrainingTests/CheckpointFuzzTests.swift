@@ -70,7 +70,10 @@ final class CheckpointFuzzTests: XCTestCase {
         let damages: [(name: String, text: String, says: String)] = [
             ("truncated", String(seed.prefix(seed.count / 2)), "corrupt manifest"),
             ("not JSON", "\u{0}\u{1}garbage", "corrupt manifest"),
-            ("a newer format", seed.replacingOccurrences(of: "\"format\" : 1", with: "\"format\" : 7"), "checkpoint format 7"),
+            ("a newer format", seed.replacingOccurrences(of: "\"format\" : \(TrainingManifest.currentFormat)", with: "\"format\" : 7"), "checkpoint format 7"),
+            ("an older format (before the shard budget)",
+             seed.replacingOccurrences(of: "\"format\" : \(TrainingManifest.currentFormat)", with: "\"format\" : 1"),
+             "per-ID state with the rows and the shard budget's eviction state): resume it with the esapn that wrote it"),
             ("a shard unlisted", seed.replacingOccurrences(of: "rank-00000-of-00001", with: "rank-00009-of-00001"),
              "does not list rank-00000-of-00001.safetensors"),
         ]

@@ -84,22 +84,23 @@ enum RunFolderError: Error { case malformed(String) }
 struct RunFolder {
     let url: URL
     let results: [String: Any]
-    /// batches.csv rows: (batch, records, loss, accuracy, sizes digest).
-    let batches: [(batch: Int, records: Int, loss: Double, accuracy: Double, sizesDigest: String)]
+    /// batches.csv rows: (batch, records, loss, accuracy, sizes digest, each rank's resident bytes).
+    let batches: [(batch: Int, records: Int, loss: Double, accuracy: Double, sizesDigest: String, resident: [Int])]
 
     init(_ url: URL, file: StaticString = #filePath, line: UInt = #line) throws {
         self.url = url
         let data = try Data(contentsOf: url.appendingPathComponent("results.json"))
         results = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any], file: file, line: line)
         let lines = try Self.lines(of: url.appendingPathComponent("batches.csv"))
-        XCTAssertEqual(lines.first, "batch,records,loss,accuracy,sizes_digest", file: file, line: line)
+        XCTAssertEqual(lines.first, "batch,records,loss,accuracy,sizes_digest,resident_bytes", file: file, line: line)
         batches = try lines.dropFirst().map { line in
             let f = line.split(separator: ",").map(String.init)
-            guard f.count == 5, let b = Int(f[0]), let records = Int(f[1]), let loss = Double(f[2]),
-                  let accuracy = Double(f[3]), f[4].count == 8 else {
+            let resident = f.count == 6 ? f[5].split(separator: " ").map { Int($0) } : []
+            guard f.count == 6, let b = Int(f[0]), let records = Int(f[1]), let loss = Double(f[2]),
+                  let accuracy = Double(f[3]), f[4].count == 8, !resident.isEmpty, resident.allSatisfy({ $0 != nil }) else {
                 throw RunFolderError.malformed("batches.csv: '\(line)'")
             }
-            return (b, records, loss, accuracy, f[4])
+            return (b, records, loss, accuracy, f[4], resident.map { $0! })
         }
     }
 

@@ -1,5 +1,6 @@
 // What a run writes (ARCHITECTURE §7): results.json, batches.csv and
 // by_frequency.csv. Scripts and `esapn report` read these; keys are stable.
+import Embeddings
 import Model
 
 public struct Metric: Codable, Equatable, Sendable {
@@ -35,13 +36,17 @@ public struct RankMemory: Codable, Equatable, Sendable {
     /// Floats in live row values (users and items).
     public var value_floats: Int
     /// Bytes this rank holds for embeddings, as touched: row values and
-    /// optimizer moments of every slot taken (freed slots stay touched), chunk
-    /// tables, the per-ID index (width, slot, last step) and per-ID policy state
-    /// (ESAPN's loss history, DARTS' α, AutoEmb's weights).
+    /// optimizer moments of every slot written since the last trim (without a
+    /// budget, freed slots stay touched), one entry per live ID with its per-ID
+    /// state (width, slot, last step, recency; ESAPN's loss history, DARTS' α
+    /// and its moments, AutoEmb's weights), and the 4-byte index per ID up to
+    /// the largest seen (docs/budget.md).
     public var resident_bytes: Int
-    /// The same with whole chunks counted, touched or not: the address space
-    /// reserved so that the per-batch path never allocates. Absent in run
-    /// folders written before it existed.
+    /// The largest resident_bytes at the end of any batch of the run (a resumed run: of the batches
+    /// this rank's record covers). Absent in run folders written before it existed.
+    public var peak_resident_bytes: Int?
+    /// The address space mapped for the most rows, entries and IDs the rank
+    /// can hold (backed only as it is touched). Absent in run folders written before it existed.
     public var reserved_bytes: Int?
     /// The process's RssAnon at the end (Linux), and from the end of the first
     /// batch to the end: the growth of `resident_bytes` and of RssAnon. The
@@ -83,6 +88,27 @@ public struct MemoryResults: Codable, Equatable, Sendable {
     }
 }
 
+/// What `--shard-budget` did (absent without one).
+public struct BudgetResults: Codable, Equatable, Sendable {
+    /// Bytes each rank (each logical rank with --deterministic) may hold.
+    public var limit_bytes: Int
+    /// Summed over ranks, per side.
+    public var users: EvictionCounts
+    public var items: EvictionCounts
+    /// Rows evicted when a resume on another number of ranks re-applied the budget.
+    public var evicted_at_resume: Int
+    /// The largest peak_resident_bytes of any rank, and whether it held the limit.
+    public var peak_resident_bytes: Int
+    public var held: Bool
+
+    public init(limit_bytes: Int, users: EvictionCounts, items: EvictionCounts, evicted_at_resume: Int,
+                peak_resident_bytes: Int) {
+        self.limit_bytes = limit_bytes; self.users = users; self.items = items
+        self.evicted_at_resume = evicted_at_resume; self.peak_resident_bytes = peak_resident_bytes
+        held = peak_resident_bytes <= limit_bytes
+    }
+}
+
 public struct SizeCounts: Codable, Equatable, Sendable {
     /// Rows per width at the end of the stream, keyed by width ("2", "4", …, "128").
     public var users: [String: Int]
@@ -107,6 +133,8 @@ public struct RunResults: Codable, Equatable, Sendable {
     public var throughput: Throughput
     public var memory: MemoryResults
     public var sizes: SizeCounts
+    /// `--shard-budget` only: what the budget did.
+    public var budget: BudgetResults?
     /// The options the run used, as given (for the report's footnotes).
     public var options: [String: String]
     /// Where the time went (`--profile` only; absent otherwise).
@@ -158,8 +186,11 @@ public enum ResultFiles {
     public static let finalSizes = "final_sizes.csv"
     /// batch: 0-based; loss: mean per-record loss of the batch; accuracy: its share of correct records;
     /// sizes_digest: eight hex digits that differ between two runs exactly when some ID
-    /// decided in the batch's model stage got another size (Metrics.sizeDigest).
-    public static let batchesHeader = "batch,records,loss,accuracy,sizes_digest"
+    /// decided in the batch's model stage got another size (Metrics.sizeDigest);
+    /// resident_bytes: each rank's resident embedding bytes at the end of the
+    /// batch, space-separated in rank order (0: not known, for batches before a
+    /// resume on another number of ranks).
+    public static let batchesHeader = "batch,records,loss,accuracy,sizes_digest,resident_bytes"
     /// side: users|items; frequency 1…100 (the record's frequency of that user/item);
     /// mean_size: mean width of that side's row used for such records.
     public static let byFrequencyHeader = "side,frequency,records,accuracy,loss,mean_size"

@@ -9,16 +9,17 @@ import Foundation
 import Model
 
 extension StreamTrainer {
-    /// The embedding bytes this rank holds: rows touched, index and per-ID
-    /// policy state (ESAPN's loss history, DARTS' α and its moments, AutoEmb's weights).
-    public var localResidentBytes: Int {
-        zip(tables, policies).reduce(0) { $0 + $1.0.store.memory.residentBytes + $1.1.residentBytes }
-    }
+    /// The embedding bytes this rank holds: rows touched, entries with their
+    /// per-ID state (ESAPN's loss history, DARTS' α and its moments, AutoEmb's weights), the index.
+    public var localResidentBytes: Int { tables.reduce(0) { $0 + $1.store.residentBytes } }
 
     /// What one rank reports of its memory at the end (RankMemory's figures
     /// before they are named by width). -1: the OS did not say.
     struct RankFigures: BitwiseCopyable {
-        var valueFloats = 0, residentBytes = 0, exchangeBytes = 0, liveIDs = 0, reservedBytes = 0
+        var valueFloats = 0, residentBytes = 0, exchangeBytes = 0, liveIDs = 0, reservedBytes = 0, peakResidentBytes = 0
+        /// What the budget did, per side: evictions, refused enlargements, re-admissions.
+        var userCounts = EvictionCounts(), itemCounts = EvictionCounts()
+        var evictedAtResume = 0
         var rssAnonBytes = -1, peakRSSBytes = -1
         /// Measured at the end of the first batch: the growth of resident bytes and of RssAnon since.
         var measuredGrowth = false
@@ -35,8 +36,11 @@ extension StreamTrainer {
             mine.valueFloats += memory.valueFloats
             mine.exchangeBytes += table.scratchBytes
             mine.liveIDs += memory.rowsBySize.reduce(0, +)
-            mine.reservedBytes += memory.reservedBytes + policies[s].residentBytes
+            mine.reservedBytes += memory.reservedBytes
+            if s == EmbeddingSide.user.index { mine.userCounts = table.store.counts } else { mine.itemCounts = table.store.counts }
         }
+        mine.peakResidentBytes = metrics.peakResident(rank: comm.rank)
+        mine.evictedAtResume = evictedAtResume
         mine.exchangeBytes += exchange.scratchBytes
         let rss = ProcessMemory.rssAnonBytes()
         mine.residentBytes = localResidentBytes
@@ -76,6 +80,7 @@ extension StreamTrainer {
                                     fixed_resident_bytes: v.liveIDs * config.topWidth * 12,
                                     soft_resident_bytes: v.liveIDs * config.softRowWidth * 12)
             memory.reserved_bytes = v.reservedBytes
+            memory.peak_resident_bytes = v.peakResidentBytes
             memory.rss_anon_bytes = v.rssAnonBytes < 0 ? nil : v.rssAnonBytes
             memory.peak_rss_bytes = v.peakRSSBytes < 0 ? nil : v.peakRSSBytes
             if v.measuredGrowth {
@@ -115,7 +120,13 @@ extension StreamTrainer {
             }
         }
         let fixedDims = ids * config.topWidth
-        return RunResults(
+        let budget = config.shardBudget.map { limit in
+            BudgetResults(limit_bytes: limit, users: figures.reduce(EvictionCounts()) { $0 + $1.figures.userCounts },
+                          items: figures.reduce(EvictionCounts()) { $0 + $1.figures.itemCounts },
+                          evicted_at_resume: figures.reduce(0) { $0 + $1.figures.evictedAtResume },
+                          peak_resident_bytes: figures.map(\.figures.peakResidentBytes).max() ?? 0)
+        }
+        var results = RunResults(
             model: config.model.rawValue, task: config.task.rawValue, ranks: comm.size, seed: config.seed,
             records: records, stream: URL(fileURLWithPath: stream.path).lastPathComponent, batch_size: config.batchSize,
             test: metrics.test, overall: metrics.overall,
@@ -125,6 +136,8 @@ extension StreamTrainer {
                                   resident_bytes: perRank.reduce(0) { $0 + $1.resident_bytes }, per_rank: perRank),
             sizes: SizeCounts(users: sizes[EmbeddingSide.user.index], items: sizes[EmbeddingSide.item.index]),
             options: options)
+        results.budget = budget
+        return results
     }
 }
 
@@ -144,7 +157,8 @@ public enum RunWriter {
         var csv = ResultFiles.batchesHeader + "\n"
         for b in 0..<batches {
             let m = metrics.batch(b)
-            csv += "\(b),\(m.records),\(format(m.loss)),\(format(m.accuracy)),\(metrics.sizeDigest(b))\n"
+            let resident = metrics.residentBytes(batch: b).map(String.init).joined(separator: " ")
+            csv += "\(b),\(m.records),\(format(m.loss)),\(format(m.accuracy)),\(metrics.sizeDigest(b)),\(resident)\n"
         }
         try writeText(csv, to: directory + "/" + ResultFiles.batches)
 

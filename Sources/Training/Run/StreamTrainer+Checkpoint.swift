@@ -11,15 +11,8 @@ import Kernels
 public typealias TrainingManifest = CheckpointManifest<TrainConfig>
 
 extension StreamTrainer {
-    /// This rank's per-ID state (with its side's index) and metrics, as named buffers restored in place.
-    var sidedStateBuffers: [(side: Int?, buffer: StateBuffer)] {
-        var buffers: [(Int?, StateBuffer)] = []
-        for side in EmbeddingSide.allCases {
-            buffers += tables[side.index].owned.extras.stateBuffers.map { (side.index, $0.prefixed(side.plural)) }
-            buffers += policies[side.index].stateBuffers.map { (side.index, $0.prefixed(side.plural)) }
-        }
-        return buffers + metrics.stateBuffers.map { (nil, $0) }
-    }
+    /// This rank's totals (metrics), as named buffers restored in place (per-ID state is saved with the rows).
+    var shardStateBuffers: [StateBuffer] { metrics.stateBuffers }
 
     var replicatedStateBuffers: [StateBuffer] {
         arena.stateBuffers.map { $0.prefixed("model") } + policyArena.stateBuffers.map { $0.prefixed("policy") }
@@ -29,7 +22,7 @@ extension StreamTrainer {
     @discardableResult
     public func writeCheckpoint(_ options: CheckpointOptions) throws -> String {
         let content = CheckpointContent(step: step, rows: tables.map { ($0.side.plural, $0.store) },
-                                        shard: sidedStateBuffers.map(\.buffer), replicated: replicatedStateBuffers,
+                                        shard: shardStateBuffers, replicated: replicatedStateBuffers,
                                         metadata: ["model": config.model.rawValue])
         return try CheckpointWriter.write(content, config: config, streamChecksum: String(stream.header.checksum, radix: 16),
                                           streamRecords: stream.count, options: options, comm: comm)
@@ -61,10 +54,17 @@ extension StreamTrainer {
             guard diff.isEmpty else {
                 throw CheckpointError("\(folder) was taken with other settings: " + diff.joined(separator: "; "))
             }
-            let target = RestoreTarget(rows: tables.map { ($0.side.plural, $0.store, $0.totalIDs) }, shard: sidedStateBuffers,
+            let target = RestoreTarget(rows: tables.map { ($0.side.plural, $0.store, $0.totalIDs) }, shard: shardStateBuffers,
                                        replicated: replicatedStateBuffers, sharding: sharding)
             try CheckpointRestore.restore(target, from: folder, manifest: manifest)
             resumed = manifest.step
+            // On another number of ranks a shard may now hold more than its budget: the least recently seen rows go.
+            // (Counted apart from the stream's evictions.)
+            if manifest.ranks != comm.size, let budget {
+                let before = tables.map(\.store.counts.evictions)
+                evictedAtResume = budget.enforce()
+                for (table, count) in zip(tables, before) { table.store.counts.evictions = count }
+            }
         }
         step = resumed
         resumedAt = step

@@ -48,6 +48,11 @@ public struct MemoryEstimate: Sendable {
         case .darts: perIDStateBytes = owned * (4 * 4 * K + 4)
         case .autoemb: perIDStateBytes = owned * 4 * K
         }
+        // A shard budget caps rows and per-ID state together.
+        if let budget = c.shardBudget, budget < rowBytes + perIDStateBytes {
+            rowBytes = budget
+            perIDStateBytes = 0
+        }
         // Per batch: the formers' and the head's activations over a slice, the exchange's entries over the batch.
         let slice = (c.batchSize + ranks - 1) / ranks
         let former = c.model == .darts || c.model == .autoemb ? K * 10 * top + 2 * stored[0] : 2 * stored.reduce(0, +) + 6 * top

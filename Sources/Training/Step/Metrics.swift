@@ -25,19 +25,44 @@ public final class Metrics {
     /// then one size digest per batch.
     let buffer: UnsafeMutableBufferPointer<Double>
     private var digestStart: Int { Self.fields * (2 + batches + 2 * Self.frequencies) }
-    /// The accumulators, for checkpoints (this rank's partial sums).
+    /// Each rank's resident embedding bytes at the end of each batch, (batch, rank):
+    /// every rank writes its own column and the end's all-reduce makes the table.
+    let ranks: Int
+    let rank: Int
+    let residents: UnsafeMutableBufferPointer<Double>
+    /// The accumulators, for checkpoints (this rank's partial sums; the
+    /// residents' table only means something on as many ranks as it was taken on).
     public var stateBuffers: [StateBuffer] {
-        [StateBuffer("metrics", .f64, shape: [buffer.count], perID: nil, buffer.baseAddress!)]
+        [StateBuffer("metrics", .f64, shape: [buffer.count], buffer.baseAddress!),
+         StateBuffer("resident_by_batch", .f64, shape: [batches, ranks], residents.baseAddress!)]
     }
 
-    public init(batches: Int, testStart: Int) {
+    public init(batches: Int, testStart: Int, ranks: Int = 1, rank: Int = 0) {
         self.batches = batches
         self.testStart = testStart
+        self.ranks = ranks
+        self.rank = rank
         buffer = .allocate(capacity: Self.fields * (2 + batches + 2 * Self.frequencies) + batches)
         buffer.initialize(repeating: 0)
+        residents = .allocate(capacity: max(1, batches * ranks))
+        residents.initialize(repeating: 0)
     }
 
-    deinit { buffer.deallocate() }
+    deinit { buffer.deallocate(); residents.deallocate() }
+
+    /// This rank's resident embedding bytes at the end of batch `b`.
+    @inline(__always)
+    public func recordResident(batch b: Int, bytes: Int) { residents[b * ranks + rank] = Double(bytes) }
+
+    /// Every rank's resident bytes at the end of batch `b` (after `reduce`; 0: not known, before a resume on other ranks).
+    public func residentBytes(batch b: Int) -> [Int] { (0..<ranks).map { Int(residents[b * ranks + $0]) } }
+
+    /// The largest resident bytes rank `r` held at the end of any batch (this rank's before `reduce`).
+    public func peakResident(rank r: Int) -> Int {
+        var peak = 0.0
+        for b in 0..<batches { peak = max(peak, residents[b * ranks + r]) }
+        return Int(peak)
+    }
 
     @inline(__always) private func add(_ group: Int, loss: Float, correct: Bool, width: Int = 0) {
         let p = buffer.baseAddress! + Self.fields * group
@@ -80,7 +105,10 @@ public final class Metrics {
     }
 
     /// Sums every rank's metrics (one all-reduce); call once, at the end.
-    public func reduce(_ comm: any Communicator) { comm.allReduceSum(buffer) }
+    public func reduce(_ comm: any Communicator) {
+        comm.allReduceSum(buffer)
+        comm.allReduceSum(residents)
+    }
 
     private func group(_ g: Int) -> (loss: Double, correct: Double, count: Double, width: Double) {
         let p = buffer.baseAddress! + Self.fields * g

@@ -15,15 +15,16 @@ struct SidePieces {
 }
 
 enum ModelFactory {
-    /// The former and policy of `side` for `config.model`. `ownedIDs`: how
-    /// many of this side's IDs this rank owns; `maxSlice`: the largest slice.
-    static func side(_ side: EmbeddingSide, config: TrainConfig, ownedIDs: Int, maxSlice: Int,
+    /// The former and policy of `side` for `config.model`. `store`: the
+    /// side's rows at this rank, where the policy registers its per-ID state;
+    /// `maxSlice`: the largest slice.
+    static func side(_ side: EmbeddingSide, config: TrainConfig, store: RowStore, maxSlice: Int,
                      layout: inout ParameterLayout, policyLayout: inout ParameterLayout) -> SidePieces {
         switch config.model {
         case .fixed: return fixed(side, config, maxSlice, &layout)
-        case .esapn: return esapn(side, config, ownedIDs, maxSlice, &layout, &policyLayout)
-        case .darts: return darts(side, config, ownedIDs, maxSlice, &layout)
-        case .autoemb: return autoEmb(side, config, ownedIDs, maxSlice, &layout, &policyLayout)
+        case .esapn: return esapn(side, config, store, maxSlice, &layout, &policyLayout)
+        case .darts: return darts(side, config, store, maxSlice, &layout)
+        case .autoemb: return autoEmb(side, config, maxSlice, &layout, &policyLayout)
         }
     }
 
@@ -35,33 +36,33 @@ enum ModelFactory {
     }
 
     /// ESAPN: hard selection through the transform chain; the policy network enlarges rows.
-    static func esapn(_ side: EmbeddingSide, _ config: TrainConfig, _ ownedIDs: Int, _ maxSlice: Int,
+    static func esapn(_ side: EmbeddingSide, _ config: TrainConfig, _ store: RowStore, _ maxSlice: Int,
                       _ layout: inout ParameterLayout, _ policyLayout: inout ParameterLayout) -> SidePieces {
         let chain = HardSelectionParameters(side: side, widths: config.storedWidths, layout: &layout)
         let network = ESAPNPolicy.parameters(side: side, sizes: config.storedWidths.count, state: config.policyState,
                                              hidden: config.policyHidden, layout: &policyLayout)
         let policy = ESAPNPolicy(side: side, parameters: network, state: config.policyState, chain: chain,
-                                 rewardWindow: config.rewardWindow, localCount: ownedIDs, maxBatch: config.batchSize,
+                                 rewardWindow: config.rewardWindow, store: store, maxBatch: config.batchSize,
                                  seed: config.seed)
         return SidePieces(former: HardSelectionEmbedding(parameters: chain, maxSlice: maxSlice), policy: policy)
     }
 
     /// DARTS: soft selection; per-ID architecture weights α trained by gradient.
-    static func darts(_ side: EmbeddingSide, _ config: TrainConfig, _ ownedIDs: Int, _ maxSlice: Int,
+    static func darts(_ side: EmbeddingSide, _ config: TrainConfig, _ store: RowStore, _ maxSlice: Int,
                       _ layout: inout ParameterLayout) -> SidePieces {
         let candidates = SoftSelectionParameters(side: side, widths: config.sizes, layout: &layout)
-        let policy = DARTSPolicy(candidates: config.sizes.count, localCount: ownedIDs,
+        let policy = DARTSPolicy(candidates: config.sizes.count, store: store,
                                  learningRate: config.policyLearningRate, optimizer: config.rowOptimizer)
         return SidePieces(former: SoftSelectionEmbedding(parameters: candidates, maxSlice: maxSlice), policy: policy)
     }
 
     /// AutoEmb: soft selection; a controller on the ID's state gives the weights.
-    static func autoEmb(_ side: EmbeddingSide, _ config: TrainConfig, _ ownedIDs: Int, _ maxSlice: Int,
+    static func autoEmb(_ side: EmbeddingSide, _ config: TrainConfig, _ maxSlice: Int,
                         _ layout: inout ParameterLayout, _ policyLayout: inout ParameterLayout) -> SidePieces {
         let candidates = SoftSelectionParameters(side: side, widths: config.sizes, layout: &layout)
         let controller = AutoEmbPolicy.parameters(side: side, candidates: config.sizes.count,
                                                   hidden: config.policyHidden, layout: &policyLayout)
-        let policy = AutoEmbPolicy(parameters: controller, localCount: ownedIDs, maxBatch: config.batchSize)
+        let policy = AutoEmbPolicy(parameters: controller, maxBatch: config.batchSize)
         return SidePieces(former: SoftSelectionEmbedding(parameters: candidates, maxSlice: maxSlice), policy: policy)
     }
 }

@@ -37,6 +37,8 @@ public final class StreamTrainer {
     public let tables: [ShardedTable]
     /// Both tables' exchange steps, each moved as one.
     public let exchange: BatchExchange
+    /// The cap on this rank's resident embedding bytes (`--shard-budget`), shared by both sides' owners.
+    public let budget: ShardBudget?
     public let formers: [any EmbeddingFormer]
     public let policies: [any SelectionPolicy]
     public let head: DenseHead
@@ -54,6 +56,8 @@ public final class StreamTrainer {
     public internal(set) var step = 0
     /// The step a resumed run started from (0: from the start).
     public internal(set) var resumedAt = 0
+    /// Rows this rank evicted to fit its budget when a resume on another number of ranks restored them.
+    public internal(set) var evictedAtResume = 0
     /// At the end of the first batch: the embedding bytes this rank reported
     /// and its RssAnon, so the report can be checked against the OS over the
     /// rest of the run (every scratch buffer is zero-filled when it is made,
@@ -88,33 +92,46 @@ public final class StreamTrainer {
         top = config.topWidth
         let totals = [stream.header.users, stream.header.items]
 
-        // The model's pieces, side by side: how rows become embeddings, who decides their widths, the head.
+        // The tables: each side's rows, sharded, and their exchange.
+        let tables = EmbeddingSide.allCases.map { side in
+            ShardedTable(side: side, totalIDs: totals[side.index], widths: config.storedWidths, comm: comm,
+                         seed: config.seed, maxSlice: sliceCapacity, maxBatch: config.batchSize,
+                         extraWidth: config.extraWidth)
+        }
+        self.tables = tables
+        exchange = BatchExchange(tables: tables, comm: comm)
+        let budget = config.shardBudget.map { ShardBudget(limit: $0, stores: tables.map(\.store)) }
+        self.budget = budget
+        for table in tables { table.owned.budget = budget }
+
+        // The model's pieces, side by side: how rows become embeddings, who decides their widths
+        // (the policy's per-ID state lives in the side's store), the head.
         var layout = ParameterLayout()
         var policyLayout = ParameterLayout()
         let pieces = EmbeddingSide.allCases.map { side in
-            ModelFactory.side(side, config: config, ownedIDs: sharding.localCount(of: totals[side.index]),
+            ModelFactory.side(side, config: config, store: tables[side.index].store,
                               maxSlice: sliceCapacity, layout: &layout, policyLayout: &policyLayout)
         }
         formers = pieces.map(\.former)
         policies = pieces.map(\.policy)
         let headParameters = DenseHeadParameters(inputs: 2 * top, hidden: config.hidden, outputs: config.task.outputs,
                                                  layout: &layout)
+        if let limit = config.shardBudget {
+            let least = Self.leastBudget(stores: tables.map(\.store), batchSize: config.batchSize)
+            guard limit >= least else {
+                throw TrainConfig.Invalid(String(format: "--shard-budget %g MiB cannot hold one batch on rank %d: its %d records may bring "
+                    + "up to %d users and %d items at width %d, which with the index of the rank's IDs take %.3f MiB; "
+                    + "use --shard-budget %.3f or more, a smaller --batch-size, or more ranks (the IDs are split across them)",
+                    Double(limit) / 1_048_576, comm.rank, config.batchSize, min(config.batchSize, tables[0].store.localCount),
+                    min(config.batchSize, tables[1].store.localCount), config.storedWidths[0],
+                    Double(least) / 1_048_576, (Double(least) / 1_048_576 * 1000).rounded(.up) / 1000))
+            }
+        }
         arena = ParameterArena(layout: layout, seed: config.seed)
         policyArena = ParameterArena(layout: policyLayout, seed: config.seed)
         head = DenseHead(parameters: headParameters, task: config.task, maxSlice: sliceCapacity)
         context = PolicyContext(arena: arena, policyArena: policyArena, comm: comm)
-
-        // The tables: each side's rows, sharded, and their exchange.
-        tables = EmbeddingSide.allCases.map { side in
-            ShardedTable(side: side, totalIDs: totals[side.index], widths: config.storedWidths, comm: comm,
-                         seed: config.seed, maxSlice: sliceCapacity, maxBatch: config.batchSize,
-                         extraWidth: config.extraWidth)
-        }
-        // Rows are created at width index 0: room for every local ID there now,
-        // so creating rows never grows a slab inside the per-batch path.
-        for table in tables { table.store.reserve(rows: table.store.localCount, size: 0) }
-        exchange = BatchExchange(tables: tables, comm: comm)
-        metrics = Metrics(batches: batches, testStart: config.testStart(records: stream.count))
+        metrics = Metrics(batches: batches, testStart: config.testStart(records: stream.count), ranks: comm.size, rank: comm.rank)
         rowAdam = RowAdam(kind: config.rowOptimizer, lr: config.learningRate)
         func buffer<T: FixedWidthInteger>(_: T.Type) -> UnsafeMutablePointer<T> {
             let p = UnsafeMutablePointer<T>.allocate(capacity: sliceCapacity)
@@ -127,6 +144,13 @@ public final class StreamTrainer {
         sliceRatings.initialize(repeating: 0, count: sliceCapacity)
         validationIndices = .allocate(capacity: max(1, config.batchSize))
         validationIndices.initialize(repeating: 0, count: max(1, config.batchSize))
+    }
+
+    /// The least budget that holds one batch: every ID of a batch new at the
+    /// smallest width on both sides (a slot and an entry each), and the index
+    /// of every ID the rank owns.
+    static func leastBudget(stores: [RowStore], batchSize: Int) -> Int {
+        stores.reduce(0) { $0 + $1.localCount * 4 + min(batchSize, $1.localCount) * $1.creationCostAtSmallest }
     }
 
     deinit {
@@ -164,7 +188,7 @@ public final class StreamTrainer {
         // 2: the validation batch.
         let n = loadValidationBatch(b)
         // 3: owners sample actions and serve the sampled enlargements as temporary rows.
-        lookup(count: n, readStep: t - 1) { side in
+        lookup(count: n, readStep: t - 1, stamp: 2 * b) { side in
             policies[side.index].prepareValidation(tables[side.index].owned, context: context, batch: b)
         }
         // 4: the validation forward gives the rewards (soft selection: and a backward, the gradients).
@@ -198,7 +222,7 @@ public final class StreamTrainer {
         let n = slice.count
         loadSlice(count: n) { slice.lowerBound + $0 }
         // 8: owners choose each ID's width (ESAPN: argmax, enlarging for good) and answer.
-        lookup(count: n, readStep: t - 1) { side in
+        lookup(count: n, readStep: t - 1, stamp: 2 * b + 1) { side in
             policies[side.index].prepareModel(tables[side.index].owned, context: context, batch: b, readStep: t - 1)
             recordSizes(of: tables[side.index].owned, batch: b)
         }
@@ -233,6 +257,9 @@ public final class StreamTrainer {
             profile.time(.decide) { policy.finishModel(table.owned) }
             profile.time(.exchange) { table.finishBatch() }
         }
+        // The batch ends within the shard's budget, however wide its own rows grew.
+        if let budget { profile.time(.decide) { budget.enforce() } }
+        metrics.recordResident(batch: b, bytes: localResidentBytes)
     }
 
     // MARK: - The steps' parts
@@ -332,12 +359,15 @@ public final class StreamTrainer {
 
     /// Lookup for the slice in the slice buffers, both sides in each exchange:
     /// requests, the owners create and catch up rows and `decide` runs there, rows back.
+    /// `stamp`: when the rows are seen (2b: batch b's policy stage, 2b + 1: its model stage), for the budget's recency.
     @inline(__always)
-    func lookup(count n: Int, readStep: Int, _ decide: (EmbeddingSide) -> Void) {
+    func lookup(count n: Int, readStep: Int, stamp: Int, _ decide: (EmbeddingSide) -> Void) {
         profile.time(.exchange) { exchange.request(ids: sliceIDs, frequencies: sliceFrequencies, count: n) }
+        // Both sides' rows of this lookup are seen before either admits new IDs, so none of them is evicted.
+        for table in tables { table.owned.touchRows(stamp: stamp) }
         for side in EmbeddingSide.allCases {
             profile.time(.decide) {
-                tables[side.index].owned.prepareRows(initialSize: 0, readStep: readStep, optimizer: rowAdam)
+                tables[side.index].owned.prepareRows(initialSize: 0, readStep: readStep, optimizer: rowAdam, stamp: stamp)
                 decide(side)
             }
         }

@@ -45,6 +45,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var policyHidden = 512
     /// Bytes each rank may use (nil: the host's available memory shared among its ranks).
     public var memoryLimit: Int?
+    /// Resident embedding bytes each shard may hold at the end of any batch (nil: no cap; docs/budget.md).
+    public var shardBudget: Int?
 
     public enum Validation: String, CaseIterable, Codable, Sendable {
         case last
@@ -101,6 +103,14 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         return Int(gib * Double(1 << 30))
     }
 
+    /// `--shard-budget MIB` in bytes.
+    public static func shardBudget(mib: Double) throws -> Int {
+        guard mib > 0, mib.isFinite else {
+            throw Invalid("--shard-budget takes a positive number of MiB (resident embedding bytes per shard), got \(mib)")
+        }
+        return Int(mib * 1_048_576)
+    }
+
     /// The options results.json records, as the command line spelt them.
     public func reportedOptions(streamPath: String) -> [String: String] {
         var options = ["lr": "\(learningRate)", "policy_lr": "\(policyLearningRate)",
@@ -112,6 +122,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             options["policy_state"] = "frequency" + (policyState.size ? "+size" : "") + (policyState.lastLoss ? "+loss" : "")
         }
         if let testLast { options["test_last"] = "\(testLast)" }
+        if let shardBudget { options["shard_budget_mib"] = String(format: "%g", Double(shardBudget) / 1_048_576) }
         if let limit { options["limit"] = "\(limit)" }
         return options
     }

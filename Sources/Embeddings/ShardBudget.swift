@@ -1,0 +1,69 @@
+// A hard cap on the resident embedding bytes of one shard (`--shard-budget`,
+// docs/budget.md): both sides' stores of a rank, rows, moments, entries with
+// their per-ID state, and the index, as RowMemory counts them. Decisions use
+// only this owner's state, so they are the same for every number of ranks
+// with --deterministic (the budget is per logical rank).
+//   - admission: a new ID makes room by evicting the least recently seen rows
+//     of either side, never one seen in the current lookup;
+//   - enlargement: granted only if it fits without evicting and leaves room
+//     for the IDs the shard has not seen yet at the smallest width, up to half
+//     the budget (the policy asks `fits` in its own order: ESAPN by margin), so
+//     a budget that holds every ID at the smallest width never evicts;
+//   - end of a batch: if the batch's own rows outgrew the budget (wide rows of
+//     a batch that cannot all fit), the least recently seen rows go, this
+//     batch's included, until it holds again.
+
+public final class ShardBudget {
+    /// Bytes this shard may hold.
+    public let limit: Int
+    public let stores: [RowStore]
+
+    public init(limit: Int, stores: [RowStore]) {
+        self.limit = limit
+        self.stores = stores
+        for s in stores { s.trims = true }
+    }
+
+    /// The shard's resident bytes now.
+    public var resident: Int { stores.reduce(0) { $0 + $1.residentBytes } }
+
+    /// Whether `extra` more bytes of a wider row fit without evicting, with room kept for unseen IDs.
+    @inline(__always) public func fits(_ extra: Int) -> Bool { resident + extra + reserve <= limit }
+
+    /// Room kept for the IDs no row of this shard has held yet, at the smallest width: at most half the budget.
+    public var reserve: Int {
+        min(limit / 2, stores.reduce(0) { $0 + ($1.localCount - $1.seenIDs) * $1.creationCostAtSmallest + $1.unindexedBytes })
+    }
+
+    /// The least recently seen live row of any side seen before `stamp` (ties: the lower side).
+    private func coldest(before stamp: Int) -> (store: Int, local: Int)? {
+        var best: (store: Int, local: Int, stamp: Int)?
+        for (i, s) in stores.enumerated() {
+            guard let c = s.coldestRow, c.stamp < stamp else { continue }
+            if best == nil || c.stamp < best!.stamp { best = (i, c.local, c.stamp) }
+        }
+        return best.map { ($0.store, $0.local) }
+    }
+
+    /// Evicts the least recently seen rows not seen at `stamp` until `cost()`
+    /// more bytes fit; false when every remaining row was seen at `stamp`.
+    @discardableResult
+    public func makeRoom(protecting stamp: Int, _ cost: () -> Int) -> Bool {
+        while resident + cost() > limit {
+            guard let victim = coldest(before: stamp) else { return false }
+            stores[victim.store].evict(victim.local)
+        }
+        return true
+    }
+
+    /// Evicts the least recently seen rows, any of them, until the shard is within its budget; returns how many went.
+    @discardableResult
+    public func enforce() -> Int {
+        var evicted = 0
+        while resident > limit, let victim = coldest(before: .max) {
+            stores[victim.store].evict(victim.local)
+            evicted += 1
+        }
+        return evicted
+    }
+}
