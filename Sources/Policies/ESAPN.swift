@@ -127,29 +127,35 @@ public final class ESAPNPolicy: SelectionPolicy {
     /// Sorts the first n (owned index, margin) pairs by margin, largest first,
     /// ties by owned index; in place (heapsort), allocating nothing.
     func sortByMargin(_ n: Int) {
-        @inline(__always) func goesAfter(_ a: Int, _ b: Int) -> Bool {
-            margins[a] < margins[b] || (margins[a] == margins[b] && grantOrder[a] > grantOrder[b])
-        }
-        @inline(__always) func swapAt(_ a: Int, _ b: Int) {
-            let w = margins[a]; margins[a] = margins[b]; margins[b] = w
-            let o = grantOrder[a]; grantOrder[a] = grantOrder[b]; grantOrder[b] = o
-        }
-        func sift(_ start: Int, _ end: Int) {
-            var root = start
-            while 2 * root + 1 < end {
-                var child = 2 * root + 1
-                // The heap's root is the pair that goes last; it is swapped to the end.
-                if child + 1 < end && goesAfter(child + 1, child) { child += 1 }
-                guard goesAfter(child, root) else { return }
-                swapAt(root, child)
-                root = child
-            }
-        }
         guard n > 1 else { return }
         for start in stride(from: n / 2 - 1, through: 0, by: -1) { sift(start, n) }
         for end in stride(from: n - 1, to: 0, by: -1) {
-            swapAt(0, end)
+            swapPairs(0, end)
             sift(0, end)
+        }
+    }
+
+    /// Whether pair a is granted after pair b: a smaller margin, or the same and a later owned index.
+    @inline(__always)
+    private func goesAfter(_ a: Int, _ b: Int) -> Bool {
+        margins[a] < margins[b] || (margins[a] == margins[b] && grantOrder[a] > grantOrder[b])
+    }
+
+    @inline(__always)
+    private func swapPairs(_ a: Int, _ b: Int) {
+        let w = margins[a]; margins[a] = margins[b]; margins[b] = w
+        let o = grantOrder[a]; grantOrder[a] = grantOrder[b]; grantOrder[b] = o
+    }
+
+    /// Restores the heap below `start` within 0..<end; its root is the pair granted last.
+    private func sift(_ start: Int, _ end: Int) {
+        var root = start
+        while 2 * root + 1 < end {
+            var child = 2 * root + 1
+            if child + 1 < end && goesAfter(child + 1, child) { child += 1 }
+            guard goesAfter(child, root) else { return }
+            swapPairs(root, child)
+            root = child
         }
     }
 

@@ -66,6 +66,27 @@ final class AllocationTests: XCTestCase {
         XCTAssertEqual(c.inMPI, 0, "one local rank makes no MPI call")
     }
 
+    /// Under a shard budget that binds (rows evicted, freed pages trimmed, enlargements sorted by margin), still nothing.
+    /// Haswell's kernels: OpenBLAS 0.3's SkylakeX small-matrix sgemm (sgemm_small_kernel_nn_SKYLAKEX) mallocs
+    /// 1 KiB for some of the policy network's shapes, inside the library (seen with gdb on an AVX-512 EPYC).
+    func testABudgetThatBindsAllocatesNothingPerBatch() throws {
+        let stream = try Self.ml100k.stream(), library = try countingLibrary()
+        for (model, mib) in [("fixed", "2.0"), ("esapn", "0.1")] {
+            let output = try Self.ml100k.runDirectory("budget-\(model)")
+            let result = try runEsapn(["train", "--data", stream, "--model", model, "--shard-budget", mib, "--output", output.path,
+                                       "--quiet", "--count-allocations"],
+                                      environment: ["LD_PRELOAD": library.path, "OPENBLAS_NUM_THREADS": "1",
+                                                    "OPENBLAS_CORETYPE": "Haswell"])
+            guard let c = counts(result) else { return }
+            XCTAssertEqual(c.own, 0, "\(model) under --shard-budget \(mib) allocated in the hot path: \(result.stdout)")
+            let results = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("results.json")))
+                                        as? [String: Any])
+            let budget = try XCTUnwrap(results["budget"] as? [String: Any])
+            let evictions = ["users", "items"].map { ((budget[$0] as? [String: Any])?["evictions"] as? Int) ?? 0 }.reduce(0, +)
+            XCTAssertGreaterThan(evictions, 0, "\(model): the budget binds")
+        }
+    }
+
     func testTwoRanksAllocateNothingOutsideOpenMPI() throws {
         let stream = try Self.ml100k.stream(), library = try countingLibrary()
         let result = try MPIRun.runEsapn(np: 2, ["train", "--data", stream, "--output", try Self.ml100k.runDirectory("p2").path,

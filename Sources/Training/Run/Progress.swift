@@ -9,6 +9,7 @@
 // so a slow terminal or file system never stalls a batch, and so never the
 // other ranks.
 import Comm
+import Embeddings
 import Foundation
 
 public enum ProgressMode: String, CaseIterable, Sendable {
@@ -21,7 +22,8 @@ public enum ProgressMode: String, CaseIterable, Sendable {
 /// The all-reduce after every `interval` batches: one sum of doubles in
 /// named segments (FusedSum): the ranks with a stop signal, rank 0's clock
 /// due, the loss, correct and scored records of the batches since the last
-/// exchange, and each rank's resident embedding bytes in its own slot.
+/// exchange, each rank's resident embedding bytes in its own slot, and what
+/// a shard budget did so far (evictions, refused enlargements, re-admissions, summed).
 final class BatchControl {
     /// Batches between exchanges: every rank knows it, so no rank waits for a
     /// decision; a signal or rank 0's clock acts at most this many batches late.
@@ -30,7 +32,7 @@ final class BatchControl {
     static let interval = 8
 
     private let sum = FusedSum()
-    private let flags, totals, resident: FusedSum.Segment
+    private let flags, totals, resident, budget: FusedSum.Segment
     let ranks: Int
     /// The first batch of this process (1-based), and the first batch (0-based) no exchange carried yet.
     private let first: Int
@@ -46,6 +48,7 @@ final class BatchControl {
         flags = sum.segment(2)      // [signal, clock due]
         totals = sum.segment(3)     // [loss, correct, records]
         resident = sum.segment(ranks)
+        budget = sum.segment(3)
         sum.clear()
     }
 
@@ -57,12 +60,17 @@ final class BatchControl {
 
     /// Each rank's resident embedding bytes after the last exchange.
     func residentBytes(rank r: Int) -> Double { sum[resident][r] }
+    /// Over every rank, after the last exchange: evictions, refused enlargements, re-admissions.
+    var budgetCounts: (evictions: Double, refused: Double, readmissions: Double) {
+        let b = sum[budget]
+        return (b[0], b[1], b[2])
+    }
 
     /// Collective: every rank calls it after the same batches (isDue), with
     /// the batches done. Returns whether any rank received a stop signal and
     /// whether rank 0's checkpoint clock is due.
     func exchange(_ comm: any Communicator, after done: Int, metrics: Metrics, signal: Bool, clockDue: Bool,
-                  residentBytes: Int) -> (signal: Bool, clockDue: Bool) {
+                  residentBytes: Int, budgetCounts: EvictionCounts = EvictionCounts()) -> (signal: Bool, clockDue: Bool) {
         let batch = metrics.localTotals(batches: unexchanged..<done)
         unexchanged = done
         sum.clear()
@@ -71,6 +79,8 @@ final class BatchControl {
         f[1] = comm.rank == 0 && clockDue ? 1 : 0
         t[0] = batch.loss; t[1] = batch.correct; t[2] = batch.records
         sum[resident][comm.rank] = Double(residentBytes)
+        let b = sum[budget]
+        b[0] = Double(budgetCounts.evictions); b[1] = Double(budgetCounts.refused_enlargements); b[2] = Double(budgetCounts.readmissions)
         sum.allReduce(comm)
         loss += t[0]
         correct += t[1]
@@ -160,6 +170,9 @@ final class ProgressReporter {
     private var lastLine: Double?
     private var rewrote = false
 
+    /// Whether the run has a shard budget (the line then says what it did).
+    var budgeted = false
+
     init(style: Style?, every: Double) {
         self.style = style; self.every = every
     }
@@ -186,7 +199,7 @@ final class ProgressReporter {
         let rewriteDue = style == .rewriting && (seconds - lastRewrite >= 0.5 || last)
         guard lineDue || last || rewriteDue else { return }
         let text = Self.describe(batch: batch, batches: batches, records: records, totalRecords: totalRecords,
-                                 seconds: seconds, control: control)
+                                 seconds: seconds, control: control, budgeted: budgeted)
         if rewriteDue {
             lastRewrite = seconds
             rewrote = true
@@ -217,8 +230,9 @@ final class ProgressReporter {
     }
 
     /// batch, records, records/s, ETA, running accuracy and loss, each rank's resident embedding MiB.
+    /// With `budgeted`, what the shard budget did so far (summed over ranks).
     static func describe(batch: Int, batches: Int, records: Int, totalRecords: Int, seconds: Double,
-                         control: BatchControl) -> String {
+                         control: BatchControl, budgeted: Bool = false) -> String {
         let rate = Double(records) / max(seconds, 1e-9)
         let eta = Double(totalRecords - records) / max(rate, 1e-9)
         let accuracy = control.records > 0 ? control.correct / control.records : 0
@@ -232,8 +246,11 @@ final class ProgressReporter {
             memory = String(format: "embeddings MiB per rank min %.1f median %.1f max %.1f (%d ranks)",
                             sorted[0], sorted[sorted.count / 2], sorted[sorted.count - 1], sorted.count)
         }
+        let counts = control.budgetCounts
+        let budget = budgeted ? String(format: "  evicted %.0f  refused %.0f  readmitted %.0f", counts.evictions, counts.refused,
+                                       counts.readmissions) : ""
         return String(format: "batch %d/%d  records %d/%d  %.0f records/s  ETA ", batch, batches, records, totalRecords, rate)
-            + clock(eta) + String(format: "  accuracy %.4f  loss %.4f  ", accuracy, loss) + memory
+            + clock(eta) + String(format: "  accuracy %.4f  loss %.4f  ", accuracy, loss) + memory + budget
     }
 }
 

@@ -11,6 +11,7 @@
 import Checkpoints
 import Comm
 import Data
+import Embeddings
 import Foundation
 import Kernels
 
@@ -97,8 +98,14 @@ public final class TrainingRun {
             }
             if let resume = options.resume {
                 let folder = try opened!.resume(from: resume)
+                // On another number of ranks the budget was applied again: say what it evicted.
+                let evicted = config.shardBudget == nil ? 0 : Int(comm.sum(Double(opened!.evictedAtResume)))
                 if comm.rank == 0 && options.progress != .off {
                     writeToStandardError("esapn: resumed from \(folder) after batch \(opened!.step) of \(opened!.batches)\n")
+                }
+                if comm.rank == 0 && evicted > 0 {
+                    writeToStandardError("esapn: the checkpoint's rows did not all fit --shard-budget on \(comm.size) ranks: "
+                                         + "\(evicted) least recently seen rows were evicted (results.json: budget.evicted_at_resume)\n")
                 }
             }
         } catch {
@@ -114,6 +121,7 @@ public final class TrainingRun {
             ? ProgressReporter(style: mode == .off ? nil : mode == .always || isatty(2) == 0 ? .lines : .rewriting,
                                every: options.progressEvery)
             : nil
+        reporter?.budgeted = config.shardBudget != nil
         if let reporter {
             do {
                 try reporter.openLog(directory: options.output, header: logHeader())
@@ -199,7 +207,8 @@ public final class TrainingRun {
                     && options.checkpointMinutes.map { (clock.now - lastCheckpoint).seconds >= 60 * $0 } ?? false
                 agreed = control.exchange(comm, after: done, metrics: trainer.metrics,
                                           signal: StopSignal.received || options.stopRequested(done),
-                                          clockDue: clockDue, residentBytes: trainer.localResidentBytes)
+                                          clockDue: clockDue, residentBytes: trainer.localResidentBytes,
+                                          budgetCounts: trainer.tables.reduce(EvictionCounts()) { $0 + $1.store.counts })
                 reporter?.update(batch: done, batches: trainer.batches, records: min(trainer.records, done * config.batchSize),
                                  totalRecords: trainer.records, seconds: (clock.now - start).seconds, control: control)
             }

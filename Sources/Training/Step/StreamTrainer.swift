@@ -119,7 +119,7 @@ public final class StreamTrainer {
         if let limit = config.shardBudget {
             let least = Self.leastBudget(stores: tables.map(\.store), batchSize: config.batchSize)
             guard limit >= least else {
-                throw TrainConfig.Invalid(String(format: "--shard-budget %g MiB cannot hold one batch on rank %d: its %d records may bring "
+                throw TrainConfig.Invalid(String(format: "--shard-budget %.3g MiB cannot hold one batch on rank %d: its %d records may bring "
                     + "up to %d users and %d items at width %d, which with the index of the rank's IDs take %.3f MiB; "
                     + "use --shard-budget %.3f or more, a smaller --batch-size, or more ranks (the IDs are split across them)",
                     Double(limit) / 1_048_576, comm.rank, config.batchSize, min(config.batchSize, tables[0].store.localCount),
