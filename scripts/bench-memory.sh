@@ -13,7 +13,14 @@
 # notices); any mismatch fails the script.
 #
 #   scripts/bench-memory.sh [--presets "ml-20m ml-latest"] [--models "fixed esapn darts"]
-#                           [--ranks "2 4"] [--limit N] [--out DIR]
+#                           [--ranks "2 4"] [--limit N] [--shard-budget MIB] [--stream FILE] [--out DIR]
+#
+# --stream FILE trains on that stream instead of the presets (e.g. a prefix:
+# esapn synth --preset ml-latest --records 2000000 --seed 1 --output FILE).
+# --shard-budget MIB trains every run under that budget (docs/budget.md) and
+# also checks that every rank's peak_resident_bytes stays at or under it: with
+# the report matching RssAnon's growth, RssAnon then stops growing at the budget
+# (its growth from the first batch must also stay within the budget + 1 MiB).
 #
 # --limit N trains on the first N records (test part: the last N/4) for a
 # short version. The whole matrix takes hours on 2 cores, so a run folder that
@@ -27,6 +34,8 @@ presets="ml-20m ml-latest"
 models="fixed esapn darts"
 ranks="2 4"
 limit=""
+budget=""
+stream_file=""
 out=${TMPDIR:-/tmp}/esapn-bench-memory
 while (($#)); do
   case "$1" in
@@ -34,8 +43,10 @@ while (($#)); do
     --models) models=$2; shift 2 ;;
     --ranks) ranks=$2; shift 2 ;;
     --limit) limit=$2; shift 2 ;;
+    --shard-budget) budget=$2; shift 2 ;;
+    --stream) stream_file=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "bench-memory.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -49,20 +60,30 @@ export OPENBLAS_NUM_THREADS=1
 
 test_args=(--test-last 5000000)
 limit_args=()
+suffix=""
+if [ -n "$budget" ]; then
+  limit_args+=(--shard-budget "$budget")
+  suffix="-b$budget"
+fi
 if [ -n "$limit" ]; then
-  limit_args=(--limit "$limit")
+  limit_args+=(--limit "$limit")
   test_args=(--test-last $((limit / 4)))
 fi
 
+if [ -n "$stream_file" ]; then
+  [ -f "$stream_file" ] || { echo "bench-memory.sh: --stream $stream_file: no such file" >&2; exit 2; }
+  presets=$(basename "$stream_file" .stream)
+fi
 for preset in $presets; do
   stream="$out/$preset.stream"
+  [ -n "$stream_file" ] && stream=$stream_file
   if [ ! -f "$stream" ]; then
     echo "bench-memory: esapn synth --preset $preset --seed 1"
     "$B" synth --preset "$preset" --seed 1 --output "$stream" >/dev/null
   fi
   for model in $models; do
     for np in $ranks; do
-      run="$out/runs/$preset-$model-p$np"
+      run="$out/runs/$preset-$model-p$np$suffix"
       if [ -f "$run/results.json" ]; then
         echo "bench-memory: $run has results.json; kept"
         continue
@@ -104,6 +125,11 @@ for path in sorted(glob.glob(os.path.join(out, "runs", "*", "results.json"))):
             check = f"{ratio:.3f}"
             if abs(rss - growth) > 0.05 * growth + SLACK:
                 failed.append(f"{name} rank {m['rank']}: RssAnon grew {rss / MiB:.1f} MiB, the report {growth / MiB:.1f} MiB")
+        limit = (r.get("budget") or {}).get("limit_bytes")
+        if limit is not None and m.get("peak_resident_bytes", 0) > limit:
+            failed.append(f"{name} rank {m['rank']}: peak resident {m['peak_resident_bytes']} bytes over the budget {limit}")
+        if limit is not None and rss is not None and rss > limit + SLACK:
+            failed.append(f"{name} rank {m['rank']}: RssAnon grew {rss / MiB:.1f} MiB under a budget of {limit / MiB:.2f} MiB")
         peak = m.get("peak_rss_bytes")
         head = [name, f"{100 * r['test']['accuracy']:.2f}%", rows, f"{100 * r['memory']['ratio']:.1f}%"] if i == 0 else ["", "", "", ""]
         print("| " + " | ".join(head + [str(m["rank"]), f"{m['resident_bytes'] / MiB:.1f} MiB", f"{12 * m['value_floats'] / MiB:.1f} MiB",

@@ -611,6 +611,85 @@ def batches(plt, runs, output, window):
     return written
 
 
+# MARK: - Accuracy against memory (scripts/frontier.sh)
+
+def configuration(run):
+    """The frontier's configuration of a run: FIXED-W, ESAPN, DARTS…, with its shard budget."""
+    label = DISPLAY.get(run.model.lower(), run.model)
+    if run.model.lower() == "fixed":
+        label = f"FIXED-{run.fixed_width}"
+    budget = run.results.get("options", {}).get("shard_budget_mib")
+    return (label, float(f"{float(budget):.4g}") if budget else None)
+
+
+def shard_mib(run):
+    """The largest rank's peak resident embedding bytes, in MiB."""
+    ranks = run.results["memory"]["per_rank"]
+    return max(m.get("peak_resident_bytes", m["resident_bytes"]) for m in ranks) / 2**20
+
+
+def frontier(plt, runs, output):
+    groups = {}
+    for r in runs:
+        groups.setdefault(configuration(r), []).append(r)
+    points = []
+    for (label, budget), g in groups.items():
+        acc = [100 * r.results["test"]["accuracy"] for r in g]
+        mib = sum(shard_mib(r) for r in g) / len(g)
+        points.append((mib, sum(acc) / len(acc), min(acc), max(acc), label, budget, len(g)))
+    fig, ax = plt.subplots(figsize=(9, 6))
+    families = sorted({p[4] for p in points})
+    for family in families:
+        fam = sorted(p for p in points if p[4] == family)
+        colour = COLOURS.get(family.split("-")[0].lower())
+        x = [p[0] for p in fam]
+        ax.plot(x, [p[1] for p in fam], marker="o", linestyle="-" if len(fam) > 1 else "none", color=colour,
+                label=f"{family} (budgets {', '.join(f'{p[5]:g}' for p in fam if p[5])} MiB)" if any(p[5] for p in fam) else family)
+        ax.fill_between(x, [p[2] for p in fam], [p[3] for p in fam], color=colour, alpha=0.15, linewidth=0)
+    best = [p for p in points if not any(q[1] >= p[1] and q[0] <= p[0] and (q[1] > p[1] or q[0] < p[0]) for q in points)]
+    best.sort()
+    ax.step([p[0] for p in best], [p[1] for p in best], where="post", color="black", alpha=0.4, linewidth=1,
+            label="frontier (no run beats it on both)")
+    ax.set_xscale("log")
+    ax.set_xlabel("MiB per shard (largest rank's peak resident embedding bytes; log scale)")
+    ax.set_ylabel("test accuracy (%), mean over seeds (band: min–max)")
+    streams = sorted({r.stream for r in runs})
+    ax.set_title(f"Accuracy against memory per shard: {', '.join(streams)}, {runs[0].ranks} rank(s)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    written = [save(fig, output, "frontier.png")]
+    plt.close(fig)
+
+    # ESAPN's (and any budgeted run's) resident bytes over the stream: the largest rank, mean over seeds.
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for (label, budget), g in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        if not (label.lower().startswith("esapn") or budget):
+            continue
+        n = min(len(r.batches) for r in g)
+        if n == 0 or any(not r.batches[0][4] for r in g):
+            continue
+        seen, records, ys = [], 0, []
+        for i in range(n):
+            records += g[0].batches[i][1]
+            seen.append(records)
+            ys.append(sum(max(r.batches[i][4]) for r in g) / len(g) / 2**20)
+        name = label + (f" @ {budget:g} MiB" if budget else " (no budget)")
+        line, = ax.plot(seen, ys, label=name, linewidth=1.2, color=COLOURS.get(label.split("-")[0].lower()) if not budget else None)
+        if budget:
+            ax.axhline(budget, color=line.get_color(), linestyle=":", linewidth=0.8)
+    ax.set_xlabel("records of the stream seen")
+    ax.set_ylabel("resident embedding MiB, largest rank")
+    ax.set_yscale("log")
+    ax.set_title("Memory over the stream, with and without a shard budget (dotted: the budget)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    written.append(save(fig, output, "memory_over_stream.png"))
+    plt.close(fig)
+    return written
+
+
 # MARK: - Main
 
 def main(argv=None):
@@ -622,6 +701,9 @@ def main(argv=None):
                         help="Figure 4's frequency bins: log2 (1, 2, 3-4, 5-8, ...; default) or a bin width such as 10")
     parser.add_argument("--window", type=int, default=0,
                         help="batches in the rolling mean of batches_<task>.png (default: about 1/20 of the batches, at most 200)")
+    parser.add_argument("--frontier", action="store_true",
+                        help="draw accuracy against memory per shard (frontier.png) and memory over the stream "
+                             "(memory_over_stream.png) instead of the paper's figures (the runs of scripts/frontier.sh)")
     parser.add_argument("--print-widths", action="store_true",
                         help="at the end, print one JSON line: each run's candidate widths and what the figures drew from them")
     args = parser.parse_args(argv)
@@ -652,6 +734,10 @@ def main(argv=None):
                "runs": [{"run": r.directory, "model": r.model, "widths": r.widths, "fixed_width": r.fixed_width,
                          "soft_width": r.soft_width} for r in runs]}
     written = []
+    if args.frontier:
+        written += frontier(plt, runs, args.output)
+        print(f"{len(written)} figures in {args.output}")
+        return 0
     written += figure4(plt, runs, args.output, args.frequency_bins)
     written += figure5(plt, runs, args.output, summary)
     written += memory_per_shard(plt, runs, args.output, summary)

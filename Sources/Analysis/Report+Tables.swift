@@ -12,6 +12,7 @@ public enum ReportRenderer {
         sections.append(table1(runs: runs))
         sections.append(table2(runs: runs))
         sections.append(memoryTables(runs: runs))
+        if hasFrontier(runs) { sections.append(frontier(runs: runs)) }
         sections.append(runsTable(runs: runs))
         return sections.joined(separator: "\n\n") + "\n"
     }

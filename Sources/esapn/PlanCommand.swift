@@ -17,6 +17,9 @@ struct PlanCommand: ParsableCommand {
         Make the profile first, e.g.  launch/local.sh 2 --data S --model esapn --profile --output RUN
         then:  esapn plan --run RUN --network 25GbE --ranks 1,2,4,8,16,32 --batch 500,2000
         Networks: \(LinkCost.presets.map(\.name).joined(separator: ", ")), all, or --calibration FILE from esapn bench-comm.
+        Memory at scale instead (any finished run, no profile needed):
+          esapn plan --run RUN --ids 100M,1B --ranks 8,64,512 --shard-budget 2048
+        prints each shard's embedding memory at that many IDs from the run's bytes per ID, and the shards a budget needs.
         """)
 
     @Option(name: .customLong("run"), help: "A run folder (or its results.json) made with `esapn train --profile`.")
@@ -40,11 +43,19 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "A run folder measured on the links of --calibration, to set beside the prediction (repeatable).")
     var compare: [String] = []
 
+    @Option(help: "Memory at scale: numbers of IDs, comma-separated (100M, 1B, or plain numbers); prints memory per shard instead of throughput.")
+    var ids: String?
+
+    @Option(help: "With --ids: a per-shard budget in MiB, to say how many shards hold every ID.")
+    var shardBudget: Double?
+
     func run() throws {
         // The flags first, so that a wrong one is named whatever the run holds.
         let rankList = try parseList(ranks, "--ranks")
         let batchList = try batch.map { try parseList($0, "--batch") }
         if let c = sharedCores, c < 1 { throw PlanError("--shared-cores \(c): give 1 or more") }
+        if let ids { return try memoryPlan(ids: ids, ranks: rankList) }
+        if shardBudget != nil { throw PlanError("--shard-budget goes with --ids (the memory plan)") }
 
         let links: [LinkCost]
         if let calibration {
@@ -123,6 +134,25 @@ struct PlanCommand: ParsableCommand {
                              path, c.ranks, measured, q.recordsPerSecond, 100 * (q.recordsPerSecond / measured - 1)))
             }
         }
+    }
+
+    /// `--ids`: the run's bytes per ID carried to that many IDs.
+    func memoryPlan(ids text: String, ranks: [Int]) throws -> Void {
+        let counts = try text.split(separator: ",").map { word -> Int in
+            let w = word.trimmingCharacters(in: .whitespaces).uppercased()
+            let scale = w.hasSuffix("B") ? 1e9 : w.hasSuffix("M") ? 1e6 : w.hasSuffix("K") ? 1e3 : 1
+            guard let v = Double(scale == 1 ? w : String(w.dropLast())), v >= 1, v * scale < 1e15 else {
+                throw PlanError("--ids '\(text)': give numbers of IDs separated by commas, e.g. 100M,1B or 5000000")
+            }
+            return Int(v * scale)
+        }
+        if let b = shardBudget, !(b > 0) { throw PlanError("--shard-budget \(b): give a positive number of MiB") }
+        let loaded: LoadedRun
+        do { loaded = try loadRun(runFolder) } catch { throw PlanError("\(error)") }
+        guard let plan = MemoryPlan(results: loaded.results) else {
+            throw PlanError("\(runFolder) holds no rows: plan from a run that trained on some records")
+        }
+        print(plan.table(ids: counts, ranks: ranks, budget: shardBudget.map { Int($0 * 1_048_576) }, model: loaded.results.model))
     }
 
     func ms(_ s: Double) -> String { String(format: "%.2f", 1e3 * s) }

@@ -117,13 +117,14 @@ public final class StreamTrainer {
         let headParameters = DenseHeadParameters(inputs: 2 * top, hidden: config.hidden, outputs: config.task.outputs,
                                                  layout: &layout)
         if let limit = config.shardBudget {
-            let least = Self.leastBudget(stores: tables.map(\.store), batchSize: config.batchSize)
+            let most = Self.mostOwnedPerBatch(stream: stream, records: config.effectiveRecords(stream.count),
+                                              batchSize: config.batchSize, sharding: sharding, stores: tables.map(\.store))
+            let least = zip(tables, most).reduce(0) { $0 + $1.0.store.localCount * 4 + $1.1 * $1.0.store.creationCostAtSmallest }
             guard limit >= least else {
-                throw TrainConfig.Invalid(String(format: "--shard-budget %.3g MiB cannot hold one batch on rank %d: its %d records may bring "
-                    + "up to %d users and %d items at width %d, which with the index of the rank's IDs take %.3f MiB; "
+                throw TrainConfig.Invalid(String(format: "--shard-budget %.3g MiB cannot hold one batch on rank %d: a batch of %d records "
+                    + "brings it up to %d users and %d items, which at width %d with the index of the rank's IDs take %.3f MiB; "
                     + "use --shard-budget %.3f or more, a smaller --batch-size, or more ranks (the IDs are split across them)",
-                    Double(limit) / 1_048_576, comm.rank, config.batchSize, min(config.batchSize, tables[0].store.localCount),
-                    min(config.batchSize, tables[1].store.localCount), config.storedWidths[0],
+                    Double(limit) / 1_048_576, comm.rank, config.batchSize, most[0], most[1], config.storedWidths[0],
                     Double(least) / 1_048_576, (Double(least) / 1_048_576 * 1000).rounded(.up) / 1000))
             }
         }
@@ -146,11 +147,28 @@ public final class StreamTrainer {
         validationIndices.initialize(repeating: 0, count: max(1, config.batchSize))
     }
 
-    /// The least budget that holds one batch: every ID of a batch new at the
-    /// smallest width on both sides (a slot and an entry each), and the index
-    /// of every ID the rank owns.
-    static func leastBudget(stores: [RowStore], batchSize: Int) -> Int {
-        stores.reduce(0) { $0 + $1.localCount * 4 + min(batchSize, $1.localCount) * $1.creationCostAtSmallest }
+    /// Per side, the most distinct IDs this rank owns in any training batch of
+    /// the stream (one pass over the mapped ID columns): with the index of every
+    /// ID the rank owns, a budget must hold that many rows at the smallest width.
+    static func mostOwnedPerBatch(stream: StreamFile, records: Int, batchSize: Int, sharding: Sharding,
+                                  stores: [RowStore]) -> [Int] {
+        EmbeddingSide.allCases.map { side in
+            let ids = stream.ids(side)
+            var seenIn = [Int32](repeating: -1, count: max(1, stores[side.index].localCount))
+            var most = 0, b = 0
+            while b * batchSize < records {
+                var count = 0
+                for k in (b * batchSize)..<min(records, (b + 1) * batchSize) {
+                    let id = Int(ids[k])
+                    guard sharding.owner(of: id) == sharding.rank else { continue }
+                    let local = sharding.local(of: id)
+                    if seenIn[local] != Int32(b) { seenIn[local] = Int32(b); count += 1 }
+                }
+                most = max(most, count)
+                b += 1
+            }
+            return most
+        }
     }
 
     deinit {

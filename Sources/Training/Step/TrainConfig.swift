@@ -122,7 +122,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             options["policy_state"] = "frequency" + (policyState.size ? "+size" : "") + (policyState.lastLoss ? "+loss" : "")
         }
         if let testLast { options["test_last"] = "\(testLast)" }
-        if let shardBudget { options["shard_budget_mib"] = String(format: "%g", Double(shardBudget) / 1_048_576) }
+        if let shardBudget { options["shard_budget_mib"] = String(format: "%.4g", Double(shardBudget) / 1_048_576) }
         if let limit { options["limit"] = "\(limit)" }
         return options
     }
