@@ -638,14 +638,26 @@ def frontier(plt, runs, output):
         mib = sum(shard_mib(r) for r in g) / len(g)
         points.append((mib, sum(acc) / len(acc), min(acc), max(acc), label, budget, len(g)))
     fig, ax = plt.subplots(figsize=(9, 6))
-    families = sorted({p[4] for p in points})
-    for family in families:
-        fam = sorted(p for p in points if p[4] == family)
-        colour = COLOURS.get(family.split("-")[0].lower())
+
+    def family(p):
+        # FIXED without a budget: one line over its widths; FIXED-W under budgets: one line each; the rest by model.
+        if p[4].startswith("FIXED-"):
+            return f"{p[4]} under budgets" if p[5] else "FIXED (one point per width)"
+        return p[4]
+    for name in sorted({family(p) for p in points}):
+        fam = sorted(p for p in points if family(p) == name)
+        colour = COLOURS.get(name.split("-")[0].split(" ")[0].lower())
+        budgeted = name.endswith("under budgets")
         x = [p[0] for p in fam]
-        ax.plot(x, [p[1] for p in fam], marker="o", linestyle="-" if len(fam) > 1 else "none", color=colour,
-                label=f"{family} (budgets {', '.join(f'{p[5]:g}' for p in fam if p[5])} MiB)" if any(p[5] for p in fam) else family)
+        budgets = [f"{p[5]:g}" for p in fam if p[5]]
+        ax.plot(x, [p[1] for p in fam], marker="s" if budgeted else "o", linestyle="--" if budgeted else "-",
+                color=None if budgeted else colour,
+                label=name + (f" (budgets {', '.join(budgets)} MiB)" if budgets else ""))
         ax.fill_between(x, [p[2] for p in fam], [p[3] for p in fam], color=colour, alpha=0.15, linewidth=0)
+        if name.startswith("FIXED (one"):
+            for p in fam:
+                ax.annotate(p[4].split("-")[1], (p[0], p[1]), textcoords="offset points", xytext=(0, -12),
+                            ha="center", fontsize=7, color="dimgray")
     best = [p for p in points if not any(q[1] >= p[1] and q[0] <= p[0] and (q[1] > p[1] or q[0] < p[0]) for q in points)]
     best.sort()
     ax.step([p[0] for p in best], [p[1] for p in best], where="post", color="black", alpha=0.4, linewidth=1,

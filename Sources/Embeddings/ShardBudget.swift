@@ -6,9 +6,11 @@
 //   - admission: a new ID makes room by evicting the least recently seen rows
 //     of either side, never one seen in the current lookup;
 //   - enlargement: granted only if it fits without evicting and leaves room
-//     for the IDs the shard has not seen yet at the smallest width, up to half
-//     the budget (the policy asks `fits` in its own order: ESAPN by margin), so
-//     a budget that holds every ID at the smallest width never evicts;
+//     for the IDs the shard has not seen yet: their fair share of the budget
+//     each when that holds the smallest width, else the smallest width up to
+//     half the budget (the policy asks `fits` in its own order: ESAPN by
+//     margin per float), so a budget that holds every ID at the smallest
+//     width never evicts;
 //   - end of a batch: if the batch's own rows outgrew the budget (wide rows of
 //     a batch that cannot all fit), the least recently seen rows go, this
 //     batch's included, until it holds again.
@@ -30,9 +32,18 @@ public final class ShardBudget {
     /// Whether `extra` more bytes of a wider row fit without evicting, with room kept for unseen IDs.
     @inline(__always) public func fits(_ extra: Int) -> Bool { resident + extra + reserve <= limit }
 
-    /// Room kept for the IDs no row of this shard has held yet, at the smallest width: at most half the budget.
+    /// Room kept for the IDs no row of this shard has held yet: each keeps its
+    /// fair share of the budget (the budget over every ID the shard owns) when
+    /// that holds a row at the smallest width; else the smallest width, up to
+    /// half the budget. So early IDs cannot take the room later ones need.
     public var reserve: Int {
-        min(limit / 2, stores.reduce(0) { $0 + ($1.localCount - $1.seenIDs) * $1.creationCostAtSmallest + $1.unindexedBytes })
+        let owned = stores.reduce(0) { $0 + $1.localCount }
+        let fair = limit / max(1, owned)
+        let fits = stores.allSatisfy { fair >= $0.creationCostAtSmallest + 4 }
+        let room = stores.reduce(0) { total, s in
+            total + (s.localCount - s.seenIDs) * (fits ? fair - 4 : s.creationCostAtSmallest) + s.unindexedBytes
+        }
+        return fits ? min(limit, room) : min(limit / 2, room)
     }
 
     /// The least recently seen live row of any side seen before `stamp` (ties: the lower side).

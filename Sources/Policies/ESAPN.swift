@@ -111,7 +111,8 @@ public final class ESAPNPolicy: SelectionPolicy {
             let k = Int(sizeIndex[o])
             guard k + 1 < sizes, network.logits[2 * o + 1] > network.logits[2 * o] else { continue }
             grantOrder[wanted] = Int32(o)
-            margins[wanted] = network.logits[2 * o + 1] - network.logits[2 * o]
+            // Under a budget, margin per float the enlargement adds: cheap steps of many IDs before dear steps of few.
+            margins[wanted] = (network.logits[2 * o + 1] - network.logits[2 * o]) / Float(chain.widths[k + 1] - chain.widths[k])
             wanted += 1
         }
         if owned.budget != nil { sortByMargin(wanted) }

@@ -39,6 +39,31 @@ final class PlotScriptTests: XCTestCase {
         XCTAssertGreaterThan(data.count, 10_000, "\(url.lastPathComponent) is suspiciously small", file: file, line: line)
     }
 
+    /// --frontier: accuracy against MiB per shard, and memory over the stream with and without a budget.
+    func testDrawsTheFrontierAndTheMemoryOverTheStream() throws {
+        try requireMatplotlib()
+        let root = try TestPaths.temporaryDirectory(self)
+        var runs: [URL] = []
+        for (name, model, width, budget, accuracy) in [("fixed-16", "fixed", 16, nil, 0.55), ("fixed-128", "fixed", 128, nil, 0.59),
+                                                      ("esapn", "esapn", 128, nil, 0.63), ("esapn-b", "esapn", 128, "0.3", 0.62)] as [(String, String, Int, String?, Double)] {
+            for seed: UInt64 in [0, 1] {
+                var r = FakeRuns.results(model: model, task: "binary", seed: seed, accuracy: accuracy + 0.002 * Double(seed))
+                r.options["sizes"] = model == "fixed" ? "\(width)" : "2,4,8,16,64,128"
+                if let budget { r.options["shard_budget_mib"] = budget }
+                let dir = root.appendingPathComponent("runs/\(name)-s\(seed)")
+                try FakeRuns.write(r, to: dir)
+                runs.append(dir)
+            }
+        }
+        let output = root.appendingPathComponent("figures")
+        let result = try python([Self.script.path] + runs.map(\.path) + ["--output", output.path, "--frontier"])
+        XCTAssertEqual(result.status, 0, result.report)
+        assertPNG(output.appendingPathComponent("frontier.png"))
+        assertPNG(output.appendingPathComponent("memory_over_stream.png"))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: output.path).sorted(),
+                       ["frontier.png", "memory_over_stream.png"], "only the frontier's figures")
+    }
+
     func testDrawsEveryFigureForThePaperRuns() throws {
         try requireMatplotlib()
         let root = try TestPaths.temporaryDirectory(self)

@@ -160,24 +160,27 @@ final class RowStoreTests: XCTestCase {
                        "trimmed: resident bytes are the live rows, entries and index")
     }
 
-    /// The room kept for unseen IDs: at most half the budget, and a budget that
-    /// holds every ID at the smallest width refuses enlargements before it would evict.
+    /// The room kept for unseen IDs: their fair share of the budget each when
+    /// that holds the smallest width; else the smallest width, at most half the budget.
     func testEnlargementsKeepRoomForUnseenIDs() {
         let store = RowStore(widths: [2, 64], localCount: 10)
         let perID = 3 * 2 * 4 + Self.slotOwnerBytes + Self.entryBytes
-        // Room for every ID at width 2 and 100 bytes: the unseen IDs' room is more than half of it.
-        let budget = ShardBudget(limit: 10 * (perID + Self.indexBytesPerID) + 100, stores: [store])
-        XCTAssertEqual(budget.reserve, budget.limit / 2, "the room kept is at most half the budget")
-        let roomy = ShardBudget(limit: 100 * (perID + Self.indexBytesPerID), stores: [store])
-        XCTAssertEqual(roomy.reserve, 10 * perID + 10 * Self.indexBytesPerID, "every unseen ID at width 2 and the index")
+        // Less than every ID at width 2 and its index: the smallest width each, at most half the budget.
+        let small = ShardBudget(limit: 5 * (perID + Self.indexBytesPerID), stores: [store])
+        XCTAssertEqual(small.reserve, small.limit / 2)
+        // A fair share of 1,000 bytes per ID: each unseen ID keeps 1,000 − 4 (its index is counted apart).
+        let roomy = ShardBudget(limit: 10_000, stores: [store])
+        XCTAssertEqual(roomy.reserve, 10 * 996 + 10 * Self.indexBytesPerID)
         _ = store.create(9, size: 0, step: 0)
-        XCTAssertEqual(roomy.reserve, 9 * perID, "nine IDs unseen, the index covered")
+        XCTAssertEqual(roomy.reserve, 9 * 996, "nine IDs unseen, the index covered")
         // An enlargement fits exactly when the resident bytes, its cost and the room kept are within the limit.
         let cost = store.resizeCost(9, to: 1)
         XCTAssertEqual(cost, 3 * 64 * 4 - 3 * 2 * 4)
-        let exact = store.residentBytes + cost + 9 * perID
-        XCTAssertTrue(ShardBudget(limit: exact, stores: [store]).fits(cost))
-        XCTAssertFalse(ShardBudget(limit: exact - 1, stores: [store]).fits(cost), "one byte short of the unseen IDs' room")
+        let exact = ShardBudget(limit: 10_000, stores: [store])
+        let spare = exact.limit - exact.resident - exact.reserve
+        XCTAssertEqual(exact.fits(cost), cost <= spare)
+        XCTAssertTrue(exact.fits(spare), "exactly the spare bytes fit")
+        XCTAssertFalse(exact.fits(spare + 1), "one byte more does not")
     }
 
     /// A random sequence of create / resize / evict, with and without
