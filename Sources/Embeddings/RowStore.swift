@@ -15,7 +15,8 @@
 // it is first written, and a trim gives freed pages back (madvise), so the
 // bytes counted resident are the bytes the process holds. With a shard budget
 // (ShardBudget) the store evicts the least recently seen rows to admit new
-// IDs, and trims after every free.
+// IDs; freed slots are taken again at no cost, and trimmed (their pages given
+// back) when another width needs the bytes.
 
 #if canImport(Glibc)
 import Glibc
@@ -223,8 +224,6 @@ public final class RowStore {
     private var coldest: Int32 = -1, hottest: Int32 = -1
     /// Per-ID state registered by the policy and the table, saved with the rows.
     public private(set) var columns: [IDColumn] = []
-    /// Set by ShardBudget: trim after every free, so resident bytes stay the held bytes.
-    var trims = false
     public var counts = EvictionCounts()
 
     public init(widths: [Int], localCount: Int) {
@@ -338,11 +337,19 @@ public final class RowStore {
             + max(0, local + 1 - indexHigh) * 4
     }
 
-    /// Bytes moving `local`'s row to width index `size` adds (with trimming, the old slot's bytes come back).
+    /// Bytes moving `local`'s row to width index `size` adds (the old slot stays touched until a trim).
     public func resizeCost(_ local: Int, to size: Int) -> Int {
-        let old = slabs[sizeIndex(of: local)!]
-        return (slabs[size].appendGrows ? slabs[size].slotBytes : 0) - (trims && old.live == old.touched ? old.slotBytes : 0)
+        slabs[size].appendGrows ? slabs[size].slotBytes : 0
     }
+
+    /// Hands the pages of every slab's freed slots back to the OS (resident bytes drop to the live rows').
+    public func trim() { for s in slabs { s.trim() } }
+
+    /// The same for one width index.
+    public func trim(size: Int) { slabs[size].trim() }
+
+    /// Bytes touched by freed slots, which a trim would give back.
+    public var trimmableBytes: Int { slabs.reduce(0) { $0 + ($1.touched - $1.live) * $1.slotBytes } }
 
     /// Creates `local`'s row at width index `size`, with zero moments and zero
     /// per-ID state, most recently seen at `stamp`; returns its values for the caller to initialise.
@@ -368,10 +375,10 @@ public final class RowStore {
         return slabs[size].row(slot).values
     }
 
+    /// Frees e's slot; the slab's pages stay touched (a freed slot is taken again at no cost) until a trim.
     private func free(slabOf e: Int) {
         let s = slabs[Int(field(e, .size))]
         if let moved = s.remove(Int(field(e, .slot))) { set(moved.entry, .slot, Int32(moved.slot)) }
-        if trims { s.trim() }
     }
 
     /// Moves `local`'s row to width index `size`: `fill(old, new)` writes the
@@ -388,9 +395,12 @@ public final class RowStore {
         set(e, .size, Int32(size)); set(e, .slot, Int32(newSlot)); set(e, .lastStep, Int32(step))
     }
 
-    /// Evicts `local`'s row: its slot, entry and per-ID state go; the ID comes back as a new row.
-    public func evict(_ local: Int) {
+    /// Evicts `local`'s row: its slot, entry and per-ID state go; the ID comes
+    /// back as a new row. Returns the width index it was at.
+    @discardableResult
+    public func evict(_ local: Int) -> Int {
         let e = entry(of: local)!
+        let size = Int(field(e, .size))
         free(slabOf: e)
         unlink(e)
         set(e, .next, freeEntry)
@@ -398,6 +408,7 @@ public final class RowStore {
         index[local] = 1
         liveIDs -= 1
         counts.evictions += 1
+        return size
     }
 
     /// Local IDs whose rows were evicted and have none now (for checkpoints).

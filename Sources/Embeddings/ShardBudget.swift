@@ -23,14 +23,22 @@ public final class ShardBudget {
     public init(limit: Int, stores: [RowStore]) {
         self.limit = limit
         self.stores = stores
-        for s in stores { s.trims = true }
     }
+
+    private func trim() { for s in stores { s.trim() } }
 
     /// The shard's resident bytes now.
     public var resident: Int { stores.reduce(0) { $0 + $1.residentBytes } }
 
     /// Whether `extra` more bytes of a wider row fit without evicting, with room kept for unseen IDs.
-    @inline(__always) public func fits(_ extra: Int) -> Bool { resident + extra + reserve <= limit }
+    /// Freed slots of other widths are trimmed first when that makes it fit.
+    public func fits(_ extra: Int) -> Bool {
+        let room = limit - extra - reserve
+        if resident <= room { return true }
+        guard stores.contains(where: { $0.trimmableBytes > 0 }) else { return false }
+        trim()
+        return resident <= room
+    }
 
     /// Room kept for the IDs no row of this shard has held yet: each keeps its
     /// fair share of the budget (the budget over every ID the shard owns) when
@@ -58,11 +66,17 @@ public final class ShardBudget {
 
     /// Evicts the least recently seen rows not seen at `stamp` until `cost()`
     /// more bytes fit; false when every remaining row was seen at `stamp`.
+    /// Freed slots are trimmed before any row is evicted; an evicted row's slab
+    /// is trimmed only if its slot alone did not make room (as for a row of
+    /// the same width, taken again at no cost).
     @discardableResult
     public func makeRoom(protecting stamp: Int, _ cost: () -> Int) -> Bool {
+        guard resident + cost() > limit else { return true }
+        trim()
         while resident + cost() > limit {
             guard let victim = coldest(before: stamp) else { return false }
-            stores[victim.store].evict(victim.local)
+            let size = stores[victim.store].evict(victim.local)
+            if resident + cost() > limit { stores[victim.store].trim(size: size) }
         }
         return true
     }
@@ -70,9 +84,12 @@ public final class ShardBudget {
     /// Evicts the least recently seen rows, any of them, until the shard is within its budget; returns how many went.
     @discardableResult
     public func enforce() -> Int {
+        guard resident > limit else { return 0 }
+        trim()
         var evicted = 0
         while resident > limit, let victim = coldest(before: .max) {
-            stores[victim.store].evict(victim.local)
+            let size = stores[victim.store].evict(victim.local)
+            stores[victim.store].trim(size: size)
             evicted += 1
         }
         return evicted
