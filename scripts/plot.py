@@ -651,7 +651,7 @@ def frontier(plt, runs, output):
         x = [p[0] for p in fam]
         budgets = [f"{p[5]:g}" for p in fam if p[5]]
         ax.plot(x, [p[1] for p in fam], marker="s" if budgeted else "o", linestyle="--" if budgeted else "-",
-                color=None if budgeted else colour,
+                color="tab:purple" if budgeted else colour,
                 label=name + (f" (budgets {', '.join(budgets)} MiB)" if budgets else ""))
         ax.fill_between(x, [p[2] for p in fam], [p[3] for p in fam], color=colour, alpha=0.15, linewidth=0)
         if name.startswith("FIXED (one"):

@@ -119,7 +119,7 @@ public final class OwnedRows {
         return budget.fits(store.resizeCost(Int(locals[o]), to: size))
     }
 
-    /// Counts an enlargement the policy wanted and the budget refused.
+    /// Counts an enlargement the policy wanted for o and the budget refused.
     public func refuse(_ o: Int) { store.counts.refused_enlargements += 1 }
 
     /// Moves o's row to width index `size` for good: `fill(old, new)` writes the

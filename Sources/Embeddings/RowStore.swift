@@ -50,12 +50,6 @@ final class AnonymousRegion {
     }
 }
 
-/// Where a row lives: its width index and its slot in that width's slab.
-public struct RowLocation: Equatable, Sendable {
-    public var sizeIndex: Int
-    public var slot: Int
-}
-
 /// Rows of one width, packed in slots 0..<live, each [values | m | v].
 final class Slab {
     let width: Int

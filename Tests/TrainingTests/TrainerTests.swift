@@ -152,14 +152,14 @@ final class TrainerTests: XCTestCase {
         let ids = stream.header.users + stream.header.items
         XCTAssertEqual(memory[0].rows_by_size, ["128": ids])
         XCTAssertEqual(memory[0].value_floats, 128 * ids)
-        // Reserved: slabs for every ID in chunks of 32 rows of 128 (values + two moments),
-        // each with its 8-byte-a-chunk table, plus the 9-byte index per ID. Resident:
-        // the rows touched (every ID's, once) and the chunk-table entries in use, plus the index.
+        // Reserved: one mapping each for the rows (values + two moments), the slots' owners, the
+        // index and the entries, page-rounded. Resident: every ID's slot (12 bytes a float + its
+        // 4-byte owner), its 28-byte entry and its 4-byte index.
+        func pages(_ bytes: Int) -> Int { (bytes + 4095) / 4096 * 4096 }
         var reserved = 0, resident = 0
         for n in [stream.header.users, stream.header.items] {
-            let chunks = (n + 31) / 32
-            reserved += chunks * 32 * 128 * 12 + chunks * 8 + n * 9
-            resident += n * 128 * 12 + chunks * 8 + n * 9
+            reserved += pages(n * 128 * 12) + pages(n * 4) + pages(n * 4) + pages(n * 28)
+            resident += n * (128 * 12 + 4) + n * 28 + n * 4
         }
         XCTAssertEqual(memory[0].reserved_bytes, reserved)
         XCTAssertEqual(memory[0].resident_bytes, resident)
